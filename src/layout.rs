@@ -1,0 +1,332 @@
+//! The CloudTrail key grammar: where CloudTrail puts digest and log files, and how to read
+//! account, region, trail and time back out of a key.
+//!
+//! Keys are parsed from the right, because everything left of `AWSLogs/` is a free-form prefix
+//! chosen by the trail owner, and a trail name may itself contain `_`: regions and timestamps have
+//! fixed shapes, so the trail name is whatever lies between them.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+
+/// A point in time, always UTC.
+pub type Timestamp = DateTime<Utc>;
+
+/// Where one account's logs for one source region are delivered: the folder
+/// `[<prefix>/]AWSLogs/[<org id>/]<account>/CloudTrail/<region>/`. Trails that deliver into the
+/// same location share one pool of log names, because log names carry no trail name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    /// The key prefix before `AWSLogs/`, without a trailing `/`; empty for none.
+    pub prefix: String,
+    pub org_id: Option<String>,
+    pub account: String,
+    pub region: String,
+}
+
+impl Location {
+    /// `[<prefix>/]AWSLogs/[<org id>/]<account>/`
+    pub fn account_root(&self) -> String {
+        let mut root = String::new();
+        if !self.prefix.is_empty() {
+            root.push_str(&self.prefix);
+            root.push('/');
+        }
+        root.push_str("AWSLogs/");
+        if let Some(org) = &self.org_id {
+            root.push_str(org);
+            root.push('/');
+        }
+        root.push_str(&self.account);
+        root.push('/');
+        root
+    }
+
+    /// The folder holding this location's digest date folders.
+    pub fn digest_folder(&self) -> String {
+        format!("{}CloudTrail-Digest/{}/", self.account_root(), self.region)
+    }
+
+    /// The folder holding this location's log date folders.
+    pub fn log_folder(&self) -> String {
+        format!("{}CloudTrail/{}/", self.account_root(), self.region)
+    }
+}
+
+/// One chain owner: the digests one trail writes for one source region.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ScopeId {
+    #[serde(flatten)]
+    pub location: Location,
+    pub trail: String,
+    /// The trail's home region, from the digest names; two trails of one name in different home
+    /// regions are different trails.
+    pub home_region: String,
+}
+
+/// What a digest key says about the digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestName {
+    pub scope: ScopeId,
+    /// The digest's end time, from the name.
+    pub end: Timestamp,
+    pub backfill: bool,
+}
+
+/// What a log key says about the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogName {
+    pub location: Location,
+    /// The time in the name, close to delivery time (minute precision).
+    pub time: Timestamp,
+}
+
+const DIGEST_TIME: &str = "%Y%m%dT%H%M%SZ";
+const LOG_TIME: &str = "%Y%m%dT%H%MZ";
+
+/// An AWS account id: twelve digits.
+pub fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+pub fn is_org_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// A region name such as `us-east-1`, `us-gov-west-1` or `cn-northwest-1`.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// True when `key` is a plain relative key of the kind CloudTrail writes: no leading `/`, no
+/// empty, `.` or `..` segment, no backslash or control character. Keys that are not clean are
+/// never opened: in a local mirror they could resolve outside the folder.
+pub fn is_clean_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('/')
+        && !key.contains('\\')
+        && !key.chars().any(|c| c.is_control())
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+/// Splits `…/AWSLogs/[org/]<account>/<kind>/<region>/<YYYY>/<MM>/<DD>/<file>` from the right,
+/// returning the location, the kind folder and the file name.
+fn split_key<'k>(key: &'k str) -> Option<(Location, &'k str, &'k str)> {
+    let segs: Vec<&str> = key.split('/').collect();
+    let n = segs.len();
+    if n < 8 {
+        return None;
+    }
+    let file = segs[n - 1];
+    let (y, m, d) = (segs[n - 4], segs[n - 3], segs[n - 2]);
+    let ok_date = y.len() == 4
+        && m.len() == 2
+        && d.len() == 2
+        && [y, m, d]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let region = segs[n - 5];
+    let kind = segs[n - 6];
+    let account = segs[n - 7];
+    if !ok_date || !is_region(region) || !is_account(account) {
+        return None;
+    }
+    let (org_id, logs_at) = if n >= 9 && is_org_id(segs[n - 8]) && segs[n - 9] == "AWSLogs" {
+        (Some(segs[n - 8].to_string()), n - 9)
+    } else if segs[n - 8] == "AWSLogs" {
+        (None, n - 8)
+    } else {
+        return None;
+    };
+    let prefix = segs[..logs_at].join("/");
+    Some((
+        Location {
+            prefix,
+            org_id,
+            account: account.to_string(),
+            region: region.to_string(),
+        },
+        kind,
+        file,
+    ))
+}
+
+fn parse_time(s: &str, format: &str) -> Option<Timestamp> {
+    NaiveDateTime::parse_from_str(s, format)
+        .ok()
+        .map(|t| Utc.from_utc_datetime(&t))
+}
+
+/// Parses a digest key; `None` when the key is not shaped like one.
+pub fn parse_digest_key(key: &str) -> Option<DigestName> {
+    let (location, kind, file) = split_key(key)?;
+    if kind != "CloudTrail-Digest" {
+        return None;
+    }
+    let stem = file.strip_suffix(".json.gz")?;
+    let (stem, backfill) = match stem.strip_suffix("_backfill") {
+        Some(s) => (s, true),
+        None => (stem, false),
+    };
+    let head = format!(
+        "{}_CloudTrail-Digest_{}_",
+        location.account, location.region
+    );
+    let rest = stem.strip_prefix(&head)?;
+    let (rest, time) = rest.rsplit_once('_')?;
+    let end = parse_time(time, DIGEST_TIME)?;
+    let (trail, home_region) = rest.rsplit_once('_')?;
+    if trail.is_empty() || !is_region(home_region) {
+        return None;
+    }
+    Some(DigestName {
+        scope: ScopeId {
+            location,
+            trail: trail.to_string(),
+            home_region: home_region.to_string(),
+        },
+        end,
+        backfill,
+    })
+}
+
+/// Parses a log key; `None` when the key is not shaped like one.
+pub fn parse_log_key(key: &str) -> Option<LogName> {
+    let (location, kind, file) = split_key(key)?;
+    if kind != "CloudTrail" {
+        return None;
+    }
+    let stem = file.strip_suffix(".json.gz")?;
+    let head = format!("{}_CloudTrail_{}_", location.account, location.region);
+    let rest = stem.strip_prefix(&head)?;
+    let (time, unique) = rest.split_once('_')?;
+    if unique.is_empty() {
+        return None;
+    }
+    let time = parse_time(time, LOG_TIME)?;
+    Some(LogName { location, time })
+}
+
+/// The key CloudTrail gives a digest.
+pub fn digest_key(scope: &ScopeId, end: Timestamp, backfill: bool) -> String {
+    format!(
+        "{}{}/{}_CloudTrail-Digest_{}_{}_{}_{}{}.json.gz",
+        scope.location.digest_folder(),
+        end.format("%Y/%m/%d"),
+        scope.location.account,
+        scope.location.region,
+        scope.trail,
+        scope.home_region,
+        end.format(DIGEST_TIME),
+        if backfill { "_backfill" } else { "" }
+    )
+}
+
+/// The key CloudTrail gives a log file.
+pub fn log_key(location: &Location, time: Timestamp, unique: &str) -> String {
+    format!(
+        "{}{}/{}_CloudTrail_{}_{}_{}.json.gz",
+        location.log_folder(),
+        time.format("%Y/%m/%d"),
+        location.account,
+        location.region,
+        time.format(LOG_TIME),
+        unique
+    )
+}
+
+/// Formats a time the way CloudTrail writes it in digest bodies: `2024-01-01T01:00:00Z`.
+pub fn format_time(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(prefix: &str, org: Option<&str>, trail: &str) -> ScopeId {
+        ScopeId {
+            location: Location {
+                prefix: prefix.into(),
+                org_id: org.map(Into::into),
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+            },
+            trail: trail.into(),
+            home_region: "us-gov-west-1".into(),
+        }
+    }
+
+    #[test]
+    fn digest_keys_round_trip_with_prefixes_org_ids_and_underscored_trails() {
+        let end = Utc.with_ymd_and_hms(2024, 2, 29, 23, 5, 9).unwrap();
+        for s in [
+            scope("", None, "main"),
+            scope("a/AWSLogs/b", Some("o-abcdefghij"), "my_trail_v2"),
+            scope("custom", None, "_"),
+        ] {
+            for backfill in [false, true] {
+                let key = digest_key(&s, end, backfill);
+                let parsed = parse_digest_key(&key).unwrap_or_else(|| panic!("{key}"));
+                assert_eq!(parsed.scope, s);
+                assert_eq!(parsed.end, end);
+                assert_eq!(parsed.backfill, backfill);
+            }
+        }
+    }
+
+    #[test]
+    fn log_keys_round_trip() {
+        let loc = scope("p/q", Some("o-0123456789abcdef"), "t").location;
+        let t = Utc.with_ymd_and_hms(2024, 1, 1, 0, 55, 0).unwrap();
+        let key = log_key(&loc, t, "AbCd1234EfGh5678");
+        let parsed = parse_log_key(&key).unwrap();
+        assert_eq!(parsed.location, loc);
+        assert_eq!(parsed.time, t);
+    }
+
+    #[test]
+    fn rejects_near_misses() {
+        let good = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/01/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T010000Z.json.gz";
+        assert!(parse_digest_key(good).is_some());
+        for bad in [
+            good.replace("111122223333_", "999999999999_"),
+            good.replace("_us-east-1_t", "_us-east-2_t"),
+            good.replace("T010000Z", "T0100Z"),
+            good.replace(".json.gz", ".json"),
+            good.replace("AWSLogs/", "Logs/"),
+            good.replace("/2024/", "/24/"),
+            good.replace("_t_us-east-1", "_t_useast1"),
+        ] {
+            assert!(parse_digest_key(&bad).is_none(), "{bad}");
+        }
+        assert!(parse_log_key(good).is_none());
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(is_org_id("o-abcdefghij") && !is_org_id("o-abc") && !is_org_id("o-ABCDEFGHIJ"));
+        assert!(is_region("us-gov-west-1") && is_region("ap-southeast-2") && !is_region("us-east"));
+        assert!(is_clean_key("a/b.json.gz"));
+        for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a\\b", "a/\0"] {
+            assert!(!is_clean_key(bad), "{bad:?}");
+        }
+    }
+}

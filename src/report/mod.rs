@@ -1,0 +1,234 @@
+//! The one value a run produces, and the renderers that turn it into text or JSON. The JSON *is*
+//! this type: scripts read the same fields the renderers use, and the report records its own
+//! inputs (source, range, filters, keys, times) so that it can be defended later.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity, Unverified, Window};
+use crate::keys::KeyInfo;
+use crate::layout::{Location, ScopeId, Timestamp};
+
+mod json;
+pub mod text;
+
+pub use json::render_json;
+pub use text::render_text;
+
+/// The JSON schema version; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Exit codes: the contract with scripts and CI.
+pub mod exit {
+    /// Everything in scope verified; no error finding.
+    pub const VERIFIED: i32 = 0;
+    /// At least one error finding: evidence of tampering or loss.
+    pub const FINDINGS: i32 = 1;
+    /// No error finding, but the run was incomplete or could not run.
+    pub const INCOMPLETE: i32 = 2;
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Tool {
+        Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Range {
+    /// `None`: all history.
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Filters {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub trails: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DigestCounts {
+    pub valid: usize,
+    pub invalid: usize,
+    pub missing: usize,
+    pub unverified: usize,
+}
+
+impl DigestCounts {
+    /// Digests the run found (read or not), deleted ones excluded.
+    pub fn seen(&self) -> usize {
+        self.valid + self.invalid + self.unverified
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogCounts {
+    pub valid: usize,
+    pub modified: usize,
+    pub corrupt: usize,
+    pub missing: usize,
+    /// Unlisted and pending logs are counted per log folder, which trails sharing the folder
+    /// share: each such trail's scope shows the same count.
+    pub unlisted: usize,
+    pub pending: usize,
+    pub unverified: usize,
+}
+
+/// One chain owner's summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScopeSummary {
+    pub bucket: String,
+    pub prefix: String,
+    pub org_id: Option<String>,
+    pub account: String,
+    pub region: String,
+    pub trail: String,
+    pub home_region: String,
+    pub digests: DigestCounts,
+    pub logs: LogCounts,
+    pub covered: Vec<Window>,
+    pub gaps: Vec<Window>,
+}
+
+impl ScopeSummary {
+    pub fn new(bucket: &str, scope: &ScopeId) -> ScopeSummary {
+        let l = &scope.location;
+        ScopeSummary {
+            bucket: bucket.to_string(),
+            prefix: l.prefix.clone(),
+            org_id: l.org_id.clone(),
+            account: l.account.clone(),
+            region: l.region.clone(),
+            trail: scope.trail.clone(),
+            home_region: scope.home_region.clone(),
+            digests: DigestCounts::default(),
+            logs: LogCounts::default(),
+            covered: Vec::new(),
+            gaps: Vec::new(),
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        Location {
+            prefix: self.prefix.clone(),
+            org_id: self.org_id.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// Everything one run found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub source: String,
+    pub bucket: String,
+    pub range: Range,
+    pub filters: Filters,
+    pub strict: bool,
+    pub keys: Vec<KeyInfo>,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub exit_code: i32,
+    pub scopes: Vec<ScopeSummary>,
+    pub findings: Vec<Finding>,
+    pub unverified: Vec<Unverified>,
+    /// Things a reader must know about the run as a whole (for instance, that nothing was found).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// 1 when there is an error finding; else 2 when anything could not be checked or nothing
+    /// was found to check; else 0.
+    pub fn decide_exit_code(&self) -> i32 {
+        if self.count(Severity::Error) > 0 {
+            exit::FINDINGS
+        } else if !self.unverified.is_empty()
+            || self.scopes.iter().all(|s| s.digests.seen() == 0)
+        {
+            exit::INCOMPLETE
+        } else {
+            exit::VERIFIED
+        }
+    }
+
+    /// The verdict in one line.
+    pub fn verdict(&self) -> String {
+        match self.exit_code {
+            exit::VERIFIED => "VERIFIED: every object in scope is exactly what CloudTrail delivered".into(),
+            exit::FINDINGS => format!(
+                "TAMPERING OR LOSS: {} error finding(s){}",
+                self.count(Severity::Error),
+                if self.unverified.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and {} object(s) could not be checked", self.unverified.len())
+                }
+            ),
+            _ if self.scopes.iter().all(|s| s.digests.seen() == 0) => {
+                "INCOMPLETE: nothing was found to verify".into()
+            }
+            _ => format!(
+                "INCOMPLETE: no tampering found, but {} object(s) could not be checked",
+                self.unverified.len()
+            ),
+        }
+    }
+}
+
+/// The report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s {
+            "text" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            other => Err(format!("unknown report format {other:?} (expected text or json)")),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        })
+    }
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => render_text(report),
+        Format::Json => render_json(report),
+    }
+}

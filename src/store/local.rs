@@ -1,0 +1,244 @@
+//! A local mirror of one bucket: the folder is the bucket root, an object's key is its path
+//! below it, and a digest's S3 user metadata sits beside it as `<key>.metadata.json`.
+//!
+//! The mirror is evidence, possibly handed over by someone else, so no key is allowed to reach
+//! outside the folder: keys with `..`, absolute paths, or links that resolve elsewhere are refused
+//! before anything is opened.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Body, Listing, Object, ObjectInfo, Store, StoreError};
+use crate::layout::{is_clean_key, Timestamp};
+
+/// The file at a mirror's root that says which bucket it mirrors and as of when.
+pub const MANIFEST: &str = "trailproof-manifest.json";
+
+/// The suffix of a metadata sidecar.
+pub const METADATA_SUFFIX: &str = ".metadata.json";
+
+/// What a mirror says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The bucket the objects were delivered to: digests sign `bucket/key`.
+    pub bucket: String,
+    /// The key prefix the copy was made under, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// When the copy was made: the default end of a verification range.
+    pub acquired_at: Option<Timestamp>,
+    /// What made the copy.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tool: String,
+}
+
+/// Why a mirror cannot be opened at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: {source}")]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a folder")]
+    NotAFolder { path: PathBuf },
+    #[error("{path}: invalid manifest: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+}
+
+pub struct LocalStore {
+    root: PathBuf,
+    bucket: String,
+    manifest: Option<Manifest>,
+}
+
+impl LocalStore {
+    /// Opens the mirror at `root`. The bucket name is `bucket` if given, else the manifest's,
+    /// else the folder's name.
+    pub fn open(root: &Path, bucket: Option<&str>) -> Result<LocalStore, OpenError> {
+        let root = fs::canonicalize(root).map_err(|source| OpenError::Root {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        if !root.is_dir() {
+            return Err(OpenError::NotAFolder { path: root });
+        }
+        let manifest_path = root.join(MANIFEST);
+        let manifest = match fs::read(&manifest_path) {
+            Ok(bytes) => Some(serde_json::from_slice::<Manifest>(&bytes).map_err(|e| {
+                OpenError::Manifest {
+                    path: manifest_path.clone(),
+                    reason: e.to_string(),
+                }
+            })?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(OpenError::Root {
+                    path: manifest_path,
+                    source,
+                })
+            }
+        };
+        let bucket = bucket
+            .map(str::to_string)
+            .or_else(|| manifest.as_ref().map(|m| m.bucket.clone()))
+            .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        Ok(LocalStore {
+            root,
+            bucket,
+            manifest,
+        })
+    }
+
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of `key`, after refusing keys and links that leave the folder.
+    fn resolve(&self, key: &str) -> Result<PathBuf, StoreError> {
+        if !is_clean_key(key) {
+            return Err(StoreError::unreadable(
+                key,
+                "refused: the key is not a plain relative key and could leave the mirror",
+            ));
+        }
+        let path = self.root.join(key);
+        if let Err(e) = fs::symlink_metadata(&path) {
+            return Err(io_error(key, e));
+        }
+        let real = fs::canonicalize(&path).map_err(|e| {
+            StoreError::unreadable(key, format!("cannot resolve the path: {e}"))
+        })?;
+        if !real.starts_with(&self.root) {
+            return Err(StoreError::unreadable(
+                key,
+                format!(
+                    "refused: the path resolves to {}, outside the mirror",
+                    real.display()
+                ),
+            ));
+        }
+        Ok(path)
+    }
+
+    fn read_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let sidecar = format!("{key}{METADATA_SUFFIX}");
+        let path = match self.resolve(&sidecar) {
+            Ok(path) => path,
+            // No sidecar: the object has no user metadata (so no signature).
+            Err(StoreError::NotFound { .. }) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
+        };
+        let bytes = fs::read(&path).map_err(|e| io_error(&sidecar, e))?;
+        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes)
+            .map_err(|e| {
+                StoreError::unreadable(key, format!("its metadata file {sidecar} is not a JSON object: {e}"))
+            })?;
+        let mut metadata = BTreeMap::new();
+        for (name, value) in raw {
+            let serde_json::Value::String(value) = value else {
+                return Err(StoreError::unreadable(
+                    key,
+                    format!("its metadata file {sidecar} has a non-string value for {name:?}"),
+                ));
+            };
+            let name = name.to_ascii_lowercase();
+            let name = name.strip_prefix("x-amz-meta-").unwrap_or(&name).to_string();
+            metadata.insert(name, value);
+        }
+        Ok(metadata)
+    }
+}
+
+fn io_error(key: &str, e: io::Error) -> StoreError {
+    // ENOENT, and a path component that is a file rather than a folder, mean the key is absent.
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StoreError::NotFound {
+            key: key.to_string(),
+        },
+        _ => StoreError::unreadable(key, e.to_string()),
+    }
+}
+
+impl Store for LocalStore {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn source(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    // Local reads are short and served from the page cache; they run inline in the async
+    // functions rather than on a blocking pool. Hashing, the real work, runs on rayon.
+    async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let dir = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            let trimmed = prefix.trim_end_matches('/');
+            self.resolve(trimmed).or_else(|e| match e {
+                StoreError::NotFound { .. } => Ok(self.root.join(trimmed)),
+                e => Err(e),
+            })?
+        };
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                return match io_error(prefix, e) {
+                    StoreError::NotFound { .. } => Ok(Listing::default()),
+                    e => Err(e),
+                }
+            }
+        };
+        let mut listing = Listing::default();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::unreadable(prefix, e.to_string()))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(StoreError::unreadable(
+                    prefix,
+                    format!("a file name is not UTF-8: {}", name.to_string_lossy()),
+                ));
+            };
+            let kind = entry
+                .file_type()
+                .map_err(|e| StoreError::unreadable(prefix, e.to_string()))?;
+            let key = format!("{prefix}{name}");
+            if kind.is_dir() {
+                listing.folders.push(format!("{key}/"));
+            } else if name.ends_with(METADATA_SUFFIX) || (prefix.is_empty() && name == MANIFEST) {
+                continue;
+            } else {
+                // Files and links alike are objects; a link is checked when it is read.
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                listing.objects.push(ObjectInfo { key, size });
+            }
+        }
+        listing.folders.sort();
+        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listing)
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        let path = self.resolve(key)?;
+        let bytes = fs::read(&path).map_err(|e| io_error(key, e))?;
+        let metadata = self.read_metadata(key)?;
+        Ok(Object { bytes, metadata })
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        let path = self.resolve(key)?;
+        let file = fs::File::open(&path).map_err(|e| io_error(key, e))?;
+        Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
+    }
+}

@@ -1,0 +1,77 @@
+//! Where objects come from. One trait, three operations (list one folder level, read a small
+//! object with its metadata, open an object as a stream), implemented by a local mirror of a
+//! bucket. Only a definite "not found" becomes [`StoreError::NotFound`]; every other failure keeps
+//! its cause and is reported as unverified, never as missing.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::BufRead;
+
+pub mod local;
+
+pub use local::LocalStore;
+
+/// An object seen in a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// One level of a folder: its sub-folders (each ending in `/`) and its objects, in key order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub folders: Vec<String>,
+    pub objects: Vec<ObjectInfo>,
+}
+
+/// A small object read whole, with its user metadata (names lowercased, without `x-amz-meta-`).
+#[derive(Clone, Debug, Default)]
+pub struct Object {
+    pub bytes: Vec<u8>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// An object opened for streaming.
+pub type Body = Box<dyn BufRead + Send>;
+
+/// Why an object or folder could not be read. Each names the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A definite not-found: the only failure that means "missing".
+    #[error("{key}: not found")]
+    NotFound { key: String },
+    /// Anything else: denied, refused, unreadable. `cause` is what a reader is told.
+    #[error("{key}: {cause}")]
+    Unreadable { key: String, cause: String },
+}
+
+impl StoreError {
+    pub fn unreadable(key: &str, cause: impl Into<String>) -> StoreError {
+        StoreError::Unreadable {
+            key: key.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    pub fn cause(&self) -> String {
+        match self {
+            StoreError::NotFound { .. } => "not found".to_string(),
+            StoreError::Unreadable { cause, .. } => cause.clone(),
+        }
+    }
+}
+
+/// A read-only view of one bucket (or of a mirror of one).
+pub trait Store: Send + Sync + 'static {
+    /// The bucket name: digests sign `bucket/key`, so it must be the real one.
+    fn bucket(&self) -> &str;
+    /// How the source is described in reports.
+    fn source(&self) -> String;
+    /// Lists one level below `prefix` (empty, or ending in `/`). An absent folder lists empty.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Listing, StoreError>> + Send;
+    /// Reads a small object whole, with its metadata.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Object, StoreError>> + Send;
+    /// Opens an object for streaming.
+    fn open(&self, key: &str) -> impl Future<Output = Result<Body, StoreError>> + Send;
+}

@@ -1,0 +1,822 @@
+//! The run: discover scopes, read and check digests, link chains, hash logs, look for unlisted
+//! logs, and collect every outcome into one [`Report`].
+//!
+//! Requests are bounded by one setting (`jobs`): every phase maps its work through a stream
+//! buffered to that many futures. CPU work (inflate, SHA-256, RSA) is handed to rayon one task
+//! per in-flight future and awaited through a oneshot channel, so tokio workers never block on it
+//! and the hand-off is bounded by the same setting. Outcomes are collected, sorted and returned;
+//! nothing here prints.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{Datelike, Duration, NaiveDate};
+use futures::stream::{self, StreamExt};
+
+use crate::chain::{link_chain, ChainInput};
+use crate::digest::{verify_digest, DigestCheck, DigestStatus};
+use crate::finding::{Finding, Kind, Unverified, Window};
+use crate::hash::{hash_gzip, InflateError};
+use crate::keys::KeyRing;
+use crate::layout::{
+    format_time, is_account, is_org_id, is_region, parse_digest_key, parse_log_key, Location,
+    ScopeId, Timestamp,
+};
+use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
+use crate::store::{ObjectInfo, Store, StoreError};
+
+/// A log listed by no digest is `log_unlisted` once valid digests cover this long past its name's
+/// time; before that it may simply not be listed yet (`log_pending`).
+pub const UNLISTED_AFTER: Duration = Duration::hours(2);
+
+/// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
+const MAX_PREFIX_DEPTH: usize = 8;
+
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub trails: Vec<String>,
+    pub jobs: usize,
+    pub strict: bool,
+}
+
+/// Why a run could not be done at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot list the source {source_name}: {cause}")]
+    Unlistable { source_name: String, cause: String },
+    #[error("the range starts at {start} but ends at {end}: the start must come first")]
+    EmptyRange { start: String, end: String },
+}
+
+/// Runs `f` on the rayon pool and awaits its result without blocking a tokio worker.
+async fn on_cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // The receiver only goes away if the run itself was dropped.
+        let _ = tx.send(f());
+    });
+    rx.await.expect("a rayon task ended without answering")
+}
+
+/// Maps `items` through `f` with at most `jobs` in flight, keeping the input order.
+async fn bounded<I, T, F, Fut>(jobs: usize, items: I, f: F) -> Vec<T>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    stream::iter(items).map(f).buffered(jobs.max(1)).collect().await
+}
+
+/// Everything the run has learnt so far; turned into the report at the end.
+struct Run<'s, S> {
+    store: &'s S,
+    keys: Arc<KeyRing>,
+    opts: Options,
+    findings: Vec<Finding>,
+    unverified: Vec<Unverified>,
+    notes: Vec<String>,
+}
+
+/// Verifies everything under `store` that `opts` selects.
+pub async fn verify<S: Store>(
+    store: &S,
+    keys: Arc<KeyRing>,
+    opts: Options,
+) -> Result<Report, VerifyError> {
+    let started_at = chrono::Utc::now();
+    if let Some(start) = opts.start {
+        if start >= opts.end {
+            return Err(VerifyError::EmptyRange {
+                start: format_time(start),
+                end: format_time(opts.end),
+            });
+        }
+    }
+    let mut run = Run {
+        store,
+        keys,
+        opts,
+        findings: Vec::new(),
+        unverified: Vec::new(),
+        notes: Vec::new(),
+    };
+    let locations = run.discover().await?;
+    let (digest_objects, log_objects) = run.list_locations(&locations).await;
+    let mut checks = run.check_digests(digest_objects).await;
+    run.look_up_predecessors(&mut checks).await;
+
+    let scopes: BTreeSet<ScopeId> = checks.iter().map(|c| c.name.scope.clone()).collect();
+    let selected: BTreeSet<ScopeId> = scopes
+        .into_iter()
+        .filter(|s| run.opts.trails.is_empty() || run.opts.trails.contains(&s.trail))
+        .collect();
+    let mut summaries: BTreeMap<ScopeId, ScopeSummary> = selected
+        .iter()
+        .map(|s| (s.clone(), ScopeSummary::new(store.bucket(), s)))
+        .collect();
+
+    run.report_digests(&checks, &mut summaries);
+    run.link_chains(&checks, &mut summaries);
+    let pool = LogPool::new(&checks, &selected);
+    run.hash_logs(&pool, &mut summaries).await;
+    run.find_unlisted(&pool, &checks, &log_objects, &selected, &mut summaries);
+
+    if summaries.values().all(|s| s.digests.seen() == 0) {
+        run.notes.push(format!(
+            "nothing to verify: no digest file was found in {} for the range and filters given",
+            store.source()
+        ));
+    }
+    let Run {
+        opts,
+        keys,
+        mut findings,
+        mut unverified,
+        notes,
+        ..
+    } = run;
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    unverified.sort();
+    unverified.dedup();
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        source: store.source(),
+        bucket: store.bucket().to_string(),
+        range: Range {
+            start: opts.start,
+            end: opts.end,
+        },
+        filters: Filters {
+            accounts: opts.accounts,
+            regions: opts.regions,
+            trails: opts.trails,
+        },
+        strict: opts.strict,
+        keys: keys.infos(),
+        started_at,
+        finished_at: chrono::Utc::now(),
+        scopes: summaries.into_values().collect(),
+        findings,
+        unverified,
+        notes,
+        ..Report::default()
+    };
+    report.exit_code = report.decide_exit_code();
+    Ok(report)
+}
+
+impl<S: Store> Run<'_, S> {
+    fn unverified(&mut self, key: &str, cause: impl Into<String>) {
+        self.unverified.push(Unverified {
+            key: key.to_string(),
+            cause: cause.into(),
+        });
+    }
+
+    /// Finds every location (prefix, org id, account, region) under the source, by delimiter
+    /// listing: folders down to `AWSLogs/`, then accounts or org ids, then regions.
+    async fn discover(&mut self) -> Result<Vec<Location>, VerifyError> {
+        let store = self.store;
+        let jobs = self.opts.jobs;
+        let root = store
+            .list("")
+            .await
+            .map_err(|e| VerifyError::Unlistable {
+                source_name: store.source(),
+                cause: e.cause(),
+            })?;
+        let mut log_roots = Vec::new();
+        let mut level = vec![("".to_string(), root)];
+        for depth in 0..MAX_PREFIX_DEPTH {
+            let mut next = Vec::new();
+            for (_, listing) in level {
+                for folder in listing.folders {
+                    if last_segment(&folder) == "AWSLogs" {
+                        log_roots.push(folder);
+                    } else if depth + 1 < MAX_PREFIX_DEPTH {
+                        next.push(folder);
+                    }
+                }
+            }
+            let listed = bounded(jobs, next, |f| async move {
+                let r = store.list(&f).await;
+                (f, r)
+            })
+            .await;
+            level = Vec::new();
+            for (folder, result) in listed {
+                match result {
+                    Ok(listing) => level.push((folder, listing)),
+                    Err(e) => self.unverified(&folder, format!("cannot list: {}", e.cause())),
+                }
+            }
+            if level.is_empty() {
+                break;
+            }
+        }
+
+        // AWSLogs/ → accounts, or org ids → accounts.
+        let mut account_roots: Vec<(String, Option<String>, String)> = Vec::new();
+        let mut org_folders = Vec::new();
+        for (root, listing) in self.list_all(log_roots).await {
+            let prefix = root.trim_end_matches("AWSLogs/").trim_end_matches('/').to_string();
+            for folder in listing.folders {
+                let name = last_segment(&folder);
+                if is_account(name) {
+                    account_roots.push((prefix.clone(), None, name.to_string()));
+                } else if is_org_id(name) {
+                    org_folders.push((prefix.clone(), name.to_string(), folder));
+                }
+            }
+        }
+        let org_listings = self
+            .list_all(org_folders.iter().map(|(_, _, f)| f.clone()).collect())
+            .await;
+        for (folder, listing) in org_listings {
+            let (prefix, org, _) = org_folders
+                .iter()
+                .find(|(_, _, f)| *f == folder)
+                .expect("listed folder came from this list");
+            for sub in listing.folders {
+                let name = last_segment(&sub);
+                if is_account(name) {
+                    account_roots.push((prefix.clone(), Some(org.clone()), name.to_string()));
+                }
+            }
+        }
+        account_roots.retain(|(_, _, account)| {
+            self.opts.accounts.is_empty() || self.opts.accounts.contains(account)
+        });
+
+        // account → CloudTrail-Digest/<region>/ and CloudTrail/<region>/.
+        let mut region_folders = Vec::new();
+        for (prefix, org_id, account) in account_roots {
+            let location = Location {
+                prefix,
+                org_id,
+                account,
+                region: String::new(),
+            };
+            let root = location.account_root();
+            for kind in ["CloudTrail-Digest/", "CloudTrail/"] {
+                region_folders.push((location.clone(), format!("{root}{kind}")));
+            }
+        }
+        let listings = self
+            .list_all(region_folders.iter().map(|(_, f)| f.clone()).collect())
+            .await;
+        let by_folder: HashMap<&str, &Location> =
+            region_folders.iter().map(|(l, f)| (f.as_str(), l)).collect();
+        let mut locations = BTreeSet::new();
+        for (folder, listing) in &listings {
+            let base = by_folder[folder.as_str()];
+            for sub in &listing.folders {
+                let region = last_segment(sub);
+                if is_region(region)
+                    && (self.opts.regions.is_empty()
+                        || self.opts.regions.iter().any(|r| r == region))
+                {
+                    locations.insert(Location {
+                        region: region.to_string(),
+                        ..base.clone()
+                    });
+                }
+            }
+        }
+        Ok(locations.into_iter().collect())
+    }
+
+    /// Lists each folder; a folder that cannot be listed is recorded as unverified.
+    async fn list_all(&mut self, folders: Vec<String>) -> Vec<(String, crate::store::Listing)> {
+        let store = self.store;
+        let listed = bounded(self.opts.jobs, folders, |f| async move {
+            let r = store.list(&f).await;
+            (f, r)
+        })
+        .await;
+        let mut out = Vec::new();
+        for (folder, result) in listed {
+            match result {
+                Ok(listing) => out.push((folder, listing)),
+                Err(e) => self.unverified(&folder, format!("cannot list: {}", e.cause())),
+            }
+        }
+        out
+    }
+
+    /// Lists the date folders of `folder` (`<YYYY>/<MM>/<DD>/`) whose date lies in `[from, to]`.
+    async fn day_folders(
+        &mut self,
+        folders: Vec<String>,
+        from: Option<NaiveDate>,
+        to: NaiveDate,
+    ) -> Vec<String> {
+        let keep = |folder: &str, depth: usize| -> bool {
+            let parts: Vec<&str> = folder.trim_end_matches('/').rsplit('/').take(depth).collect();
+            let nums: Vec<u32> = parts.iter().rev().filter_map(|p| p.parse().ok()).collect();
+            if nums.len() != depth {
+                return false;
+            }
+            let lo = from.map(|d| [d.year() as u32, d.month(), d.day()]);
+            let hi = [to.year() as u32, to.month(), to.day()];
+            lo.is_none_or(|lo| nums[..] >= lo[..depth]) && nums[..] <= hi[..depth]
+        };
+        let mut level = folders;
+        for depth in 1..=3 {
+            let listed = self.list_all(level).await;
+            level = listed
+                .into_iter()
+                .flat_map(|(_, l)| l.folders)
+                .filter(|f| keep(f, depth))
+                .collect();
+        }
+        level
+    }
+
+    /// Lists the digest and log objects of every location inside the range's date folders.
+    async fn list_locations(
+        &mut self,
+        locations: &[Location],
+    ) -> (Vec<ObjectInfo>, BTreeMap<Location, Vec<ObjectInfo>>) {
+        let start = self.opts.start;
+        let end = self.opts.end;
+        // A digest is in range when its hour overlaps the range; its date folder is its end
+        // date, so the digest covering `end` may sit in the folder of `end + 1 h`.
+        let digest_days = self
+            .day_folders(
+                locations.iter().map(Location::digest_folder).collect(),
+                start.map(|s| s.date_naive()),
+                (end + Duration::hours(1)).date_naive(),
+            )
+            .await;
+        let mut digests = Vec::new();
+        for (_, listing) in self.list_all(digest_days).await {
+            digests.extend(listing.objects);
+        }
+        let log_days = self
+            .day_folders(
+                locations.iter().map(Location::log_folder).collect(),
+                start.map(|s| s.date_naive()),
+                end.date_naive(),
+            )
+            .await;
+        let mut logs: BTreeMap<Location, Vec<ObjectInfo>> =
+            locations.iter().map(|l| (l.clone(), Vec::new())).collect();
+        for (folder, listing) in self.list_all(log_days).await {
+            if let Some(location) = locations.iter().find(|l| folder.starts_with(&l.log_folder())) {
+                logs.entry(location.clone())
+                    .or_default()
+                    .extend(listing.objects);
+            }
+        }
+        (digests, logs)
+    }
+
+    fn in_range(&self, digest_end: Timestamp) -> bool {
+        self.opts.start.is_none_or(|s| digest_end >= s)
+            && digest_end - Duration::hours(1) <= self.opts.end
+    }
+
+    /// Reads and checks each digest object, in parallel.
+    async fn check_digests(&mut self, objects: Vec<ObjectInfo>) -> Vec<DigestCheck> {
+        let mut wanted = Vec::new();
+        for object in objects {
+            match parse_digest_key(&object.key) {
+                Some(name) if self.in_range(name.end) => wanted.push((object.key, name)),
+                Some(_) => {}
+                None => self.foreign_digest_object(&object.key),
+            }
+        }
+        self.read_digests(wanted).await
+    }
+
+    async fn read_digests(&self, wanted: Vec<(String, crate::layout::DigestName)>) -> Vec<DigestCheck> {
+        let store = self.store;
+        let bucket: Arc<str> = store.bucket().into();
+        bounded(self.opts.jobs, wanted, |(key, name)| {
+            let keys = self.keys.clone();
+            let bucket = bucket.clone();
+            async move {
+                match store.get(&key).await {
+                    Ok(object) => {
+                        on_cpu(move || {
+                            verify_digest(&key, &name, &bucket, &object.bytes, &object.metadata, &keys)
+                        })
+                        .await
+                    }
+                    Err(StoreError::NotFound { .. }) => {
+                        DigestCheck::unread(key, name, DigestStatus::Missing)
+                    }
+                    Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
+                }
+            }
+        })
+        .await
+    }
+
+    /// An object in a digest folder that is not named like a digest: CloudTrail did not write it.
+    fn foreign_digest_object(&mut self, key: &str) {
+        let Some(location) = location_of(key) else {
+            self.unverified(key, "an object in a digest folder whose path is not a CloudTrail path");
+            return;
+        };
+        self.findings.push(Finding::new(
+            Kind::DigestMalformed,
+            self.opts.strict,
+            &location,
+            None,
+            Some(key),
+            "an object in a digest folder that is not named like a CloudTrail digest",
+        ));
+    }
+
+    /// Reads predecessors that digests name but the listing did not show (they may sit in a date
+    /// folder outside the range, or be gone): only a read can tell "gone" from "elsewhere".
+    async fn look_up_predecessors(&mut self, checks: &mut Vec<DigestCheck>) {
+        let mut known: HashSet<String> = checks.iter().map(|c| c.key.clone()).collect();
+        loop {
+            let mut wanted = Vec::new();
+            for check in checks.iter() {
+                let Some(prev) = check.body.as_ref().and_then(|b| b.previous.as_ref()) else {
+                    continue;
+                };
+                if prev.bucket != self.store.bucket() || known.contains(&prev.key) {
+                    continue;
+                }
+                if let Some(name) = parse_digest_key(&prev.key) {
+                    if self.opts.start.is_none_or(|s| name.end > s) {
+                        known.insert(prev.key.clone());
+                        wanted.push((prev.key.clone(), name));
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                return;
+            }
+            checks.extend(self.read_digests(wanted).await);
+        }
+    }
+
+    /// Turns each selected digest's own status into findings, unverified entries and counts.
+    fn report_digests(
+        &mut self,
+        checks: &[DigestCheck],
+        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
+    ) {
+        for check in checks {
+            let Some(summary) = summaries.get_mut(&check.name.scope) else {
+                continue;
+            };
+            match &check.status {
+                DigestStatus::Valid => summary.digests.valid += 1,
+                DigestStatus::Failed { kind, message } => {
+                    summary.digests.invalid += 1;
+                    let (s, e) = check.window();
+                    self.findings.push(
+                        Finding::new(
+                            *kind,
+                            self.opts.strict,
+                            &check.name.scope.location,
+                            Some(&check.name.scope.trail),
+                            Some(&check.key),
+                            message.clone(),
+                        )
+                        .window(Window(s, e)),
+                    );
+                }
+                DigestStatus::Unverified(cause) => {
+                    summary.digests.unverified += 1;
+                    self.unverified(&check.key, cause.clone());
+                }
+                // Counted from the chain's findings: a deleted digest is known by the link to it.
+                DigestStatus::Missing => {}
+            }
+        }
+    }
+
+    /// Links each selected scope's regular and backfill chains.
+    fn link_chains(&mut self, checks: &[DigestCheck], summaries: &mut BTreeMap<ScopeId, ScopeSummary>) {
+        let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
+        for check in checks {
+            by_scope.entry(&check.name.scope).or_default().push(check);
+        }
+        // A looked-up predecessor belongs to the chain of the digest that named it.
+        let owner: HashMap<&str, &ScopeId> = checks
+            .iter()
+            .filter_map(|c| {
+                let prev = c.body.as_ref()?.previous.as_ref()?;
+                Some((prev.key.as_str(), &c.name.scope))
+            })
+            .collect();
+        for check in checks {
+            if let Some(scope) = owner.get(check.key.as_str()) {
+                if **scope != check.name.scope {
+                    by_scope.entry(scope).or_default().push(check);
+                }
+            }
+        }
+        for (scope, digests) in by_scope {
+            let Some(summary) = summaries.get_mut(scope) else {
+                continue;
+            };
+            for backfill in [false, true] {
+                let chain: Vec<&DigestCheck> = digests
+                    .iter()
+                    .copied()
+                    .filter(|d| d.name.backfill == backfill)
+                    .collect();
+                if chain.is_empty() {
+                    continue;
+                }
+                let outcome = link_chain(&ChainInput {
+                    scope,
+                    bucket: self.store.bucket(),
+                    digests: &chain,
+                    backfill,
+                    end: self.opts.end,
+                    strict: self.opts.strict,
+                });
+                summary.digests.missing += outcome
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == Kind::DigestMissing)
+                    .count();
+                if !backfill {
+                    summary.covered = outcome.covered;
+                    summary.gaps = outcome.gaps;
+                }
+                self.findings.extend(outcome.findings);
+                self.unverified.extend(outcome.unverified);
+            }
+        }
+    }
+
+    /// Hashes every log a valid digest of a selected scope lists, in parallel, and compares.
+    async fn hash_logs(&mut self, pool: &LogPool, summaries: &mut BTreeMap<ScopeId, ScopeSummary>) {
+        let store = self.store;
+        let bucket = store.bucket();
+        let mut work = Vec::new();
+        for (key, listings) in &pool.trusted {
+            if !listings.iter().any(|l| l.selected) {
+                continue;
+            }
+            if let Some(l) = listings.iter().find(|l| l.bucket != bucket) {
+                self.unverified(
+                    key,
+                    format!("listed by {} in another bucket ({}); not checked", l.digest, l.bucket),
+                );
+                continue;
+            }
+            work.push((key.clone(), listings));
+        }
+        let results = bounded(self.opts.jobs, work, |(key, listings)| async move {
+            let outcome = match store.open(&key).await {
+                Ok(body) => on_cpu(move || hash_gzip(body)).await.map_err(LogFailure::Inflate),
+                Err(e) => Err(LogFailure::Store(e)),
+            };
+            (key, listings, outcome)
+        })
+        .await;
+        for (key, listings, outcome) in results {
+            for listing in listings.iter().filter(|l| l.selected) {
+                let scope = &listing.scope;
+                let counts = &mut summaries.get_mut(scope).expect("selected scope").logs;
+                let finding = |kind, message: String| {
+                    Finding::new(kind, self.opts.strict, &scope.location, Some(&scope.trail), Some(&key), message)
+                        .digest(&listing.digest)
+                };
+                let time = parse_log_key(&key).map(|n| n.time);
+                let found = match &outcome {
+                    Ok(inflated) => {
+                        let actual = hex::encode(inflated.sha256);
+                        if actual == listing.hash {
+                            counts.valid += 1;
+                            None
+                        } else {
+                            counts.modified += 1;
+                            Some(
+                                finding(
+                                    Kind::LogModified,
+                                    format!(
+                                        "the log's content differs from what {} recorded: its SHA-256 does not match",
+                                        listing.digest
+                                    ),
+                                )
+                                .hashes(listing.hash.clone(), actual),
+                            )
+                        }
+                    }
+                    Err(LogFailure::Inflate(InflateError::Damaged(damage))) => {
+                        counts.corrupt += 1;
+                        Some(
+                            finding(Kind::LogCorrupt, format!("the log is not one intact gzip member: {damage}"))
+                                .hashes(listing.hash.clone(), "(not computable)"),
+                        )
+                    }
+                    Err(LogFailure::Store(StoreError::NotFound { .. })) => {
+                        counts.missing += 1;
+                        Some(finding(
+                            Kind::LogMissing,
+                            format!("the log is missing: {} lists it, but the object does not exist", listing.digest),
+                        ))
+                    }
+                    Err(LogFailure::Store(e)) => {
+                        counts.unverified += 1;
+                        self.unverified.push(Unverified { key: key.clone(), cause: e.cause() });
+                        None
+                    }
+                    Err(LogFailure::Inflate(InflateError::Read(e))) => {
+                        counts.unverified += 1;
+                        self.unverified.push(Unverified {
+                            key: key.clone(),
+                            cause: format!("read failed while hashing: {e}"),
+                        });
+                        None
+                    }
+                };
+                if let Some(mut f) = found {
+                    if let Some(t) = time {
+                        f = f.at(t);
+                    }
+                    self.findings.push(f);
+                }
+            }
+        }
+    }
+
+    /// Matches every log object in the range against the logs that digests list.
+    fn find_unlisted(
+        &mut self,
+        pool: &LogPool,
+        checks: &[DigestCheck],
+        log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
+        selected: &BTreeSet<ScopeId>,
+        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
+    ) {
+        // How far valid regular digests reach, per location, across all trails delivering there.
+        let mut covered_until: HashMap<&Location, Timestamp> = HashMap::new();
+        for check in checks.iter().filter(|c| c.is_valid() && !c.name.backfill) {
+            let end = check.window().1;
+            let at = covered_until.entry(&check.name.scope.location).or_insert(end);
+            *at = (*at).max(end);
+        }
+        let selected_locations: BTreeSet<&Location> = selected.iter().map(|s| &s.location).collect();
+        let mut stray: Vec<(Location, String, Option<Timestamp>, Kind)> = Vec::new();
+        for (location, objects) in log_objects {
+            if !selected_locations.contains(location) {
+                continue;
+            }
+            for object in objects {
+                if pool.trusted.contains_key(&object.key) {
+                    continue;
+                }
+                let time = parse_log_key(&object.key).map(|n| n.time);
+                if let Some(t) = time {
+                    if self.opts.start.is_some_and(|s| t < s) || t > self.opts.end {
+                        continue;
+                    }
+                }
+                if let Some(digest) = pool.untrusted.get(&object.key) {
+                    self.unverified(
+                        &object.key,
+                        format!("listed only by {digest}, which failed verification"),
+                    );
+                    continue;
+                }
+                let reach = covered_until.get(location).copied();
+                let kind = match (time, reach) {
+                    (Some(t), Some(r)) if r >= t + UNLISTED_AFTER => Kind::LogUnlisted,
+                    (None, _) => Kind::LogUnlisted,
+                    _ => Kind::LogPending,
+                };
+                stray.push((location.clone(), object.key.clone(), time, kind));
+            }
+        }
+        // Logs inside the window of a missing digest are reported under it too.
+        for finding in self.findings.iter_mut().filter(|f| f.kind == Kind::DigestMissing) {
+            let Some(Window(s, e)) = finding.window else { continue };
+            for (location, key, time, _) in &stray {
+                if location.account == finding.account
+                    && location.region == finding.region
+                    && location.prefix == finding.prefix
+                    && location.org_id == finding.org_id
+                    && time.is_some_and(|t| t >= s && t < e)
+                {
+                    finding.logs.push(key.clone());
+                }
+            }
+        }
+        for (location, key, time, kind) in stray {
+            for summary in summaries.values_mut().filter(|s| s.location() == location) {
+                match kind {
+                    Kind::LogUnlisted => summary.logs.unlisted += 1,
+                    _ => summary.logs.pending += 1,
+                }
+            }
+            let message = match (kind, time) {
+                (Kind::LogUnlisted, None) => {
+                    "an object in a log folder that is not named like a CloudTrail log, and no digest lists it".to_string()
+                }
+                (Kind::LogUnlisted, Some(_)) => {
+                    "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone".to_string()
+                }
+                _ => "no digest lists this log yet: it is newer than the digests' coverage".to_string(),
+            };
+            let mut f = Finding::new(kind, self.opts.strict, &location, None, Some(&key), message);
+            if let Some(t) = time {
+                f = f.at(t);
+            }
+            self.findings.push(f);
+        }
+    }
+}
+
+enum LogFailure {
+    Store(StoreError),
+    Inflate(InflateError),
+}
+
+/// One digest's record of a log.
+struct PoolEntry {
+    scope: ScopeId,
+    digest: String,
+    bucket: String,
+    hash: String,
+    /// The digest's scope is one the user selected (its logs are checked and counted).
+    selected: bool,
+}
+
+/// Every log name the digests list: those vouched for by valid digests, and those named only
+/// by digests that failed (which vouch for nothing).
+struct LogPool {
+    trusted: BTreeMap<String, Vec<PoolEntry>>,
+    untrusted: HashMap<String, String>,
+}
+
+impl LogPool {
+    fn new(checks: &[DigestCheck], selected: &BTreeSet<ScopeId>) -> LogPool {
+        let mut trusted: BTreeMap<String, Vec<PoolEntry>> = BTreeMap::new();
+        let mut untrusted = HashMap::new();
+        for check in checks {
+            let Some(body) = &check.body else { continue };
+            for log in &body.logs {
+                if check.is_valid() {
+                    trusted.entry(log.key.clone()).or_default().push(PoolEntry {
+                        scope: check.name.scope.clone(),
+                        digest: check.key.clone(),
+                        bucket: log.bucket.clone(),
+                        hash: log.hash.clone(),
+                        selected: selected.contains(&check.name.scope),
+                    });
+                } else {
+                    untrusted.entry(log.key.clone()).or_insert_with(|| check.key.clone());
+                }
+            }
+        }
+        LogPool { trusted, untrusted }
+    }
+}
+
+fn last_segment(folder: &str) -> &str {
+    folder.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+}
+
+/// The location of any key below `…/AWSLogs/[org/]<account>/<kind>/<region>/`.
+fn location_of(key: &str) -> Option<Location> {
+    let segs: Vec<&str> = key.split('/').collect();
+    let at = segs.iter().rposition(|s| *s == "AWSLogs")?;
+    let rest = &segs[at + 1..];
+    let (org_id, rest) = match rest.first() {
+        Some(o) if is_org_id(o) => (Some(o.to_string()), &rest[1..]),
+        _ => (None, rest),
+    };
+    match rest {
+        [account, _kind, region, ..] if is_account(account) && is_region(region) => Some(Location {
+            prefix: segs[..at].join("/"),
+            org_id,
+            account: account.to_string(),
+            region: region.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_of_reads_prefix_org_account_region() {
+        let l = location_of("p/AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/us-east-1/x").unwrap();
+        assert_eq!(l.prefix, "p");
+        assert_eq!(l.org_id.as_deref(), Some("o-abcdefghij"));
+        assert_eq!(l.region, "us-east-1");
+        assert!(location_of("AWSLogs/xyz/CloudTrail/us-east-1/a").is_none());
+    }
+}

@@ -29,6 +29,9 @@ use crate::store::{ObjectInfo, Store, StoreError};
 /// time; before that it may simply not be listed yet (`log_pending`).
 pub const UNLISTED_AFTER: Duration = Duration::hours(2);
 
+/// How long after a log's name time CloudTrail may deliver it (and so list it in a digest).
+const DELIVERY_DELAY: Duration = Duration::minutes(15);
+
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
 
@@ -667,6 +670,15 @@ impl<S: Store> Run<'_, S> {
             *at = (*at).max(end);
         }
         let selected_locations: BTreeSet<&Location> = selected.iter().map(|s| &s.location).collect();
+        // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
+        let unread: Vec<(&Location, Timestamp, Timestamp, &str)> = checks
+            .iter()
+            .filter(|c| matches!(c.status, DigestStatus::Unverified(_)))
+            .map(|c| {
+                let (s, e) = c.window();
+                (&c.name.scope.location, s, e + DELIVERY_DELAY, c.key.as_str())
+            })
+            .collect();
         let mut stray: Vec<(Location, String, Option<Timestamp>, Kind)> = Vec::new();
         for (location, objects) in log_objects {
             if !selected_locations.contains(location) {
@@ -689,6 +701,20 @@ impl<S: Store> Run<'_, S> {
                     );
                     continue;
                 }
+                // A digest that could not be read may be the one that lists this log: that is
+                // "could not check", never "unlisted".
+                let unread_digest = time.and_then(|t| {
+                    unread
+                        .iter()
+                        .find(|(l, s, e, _)| *l == location && t >= *s && t <= *e)
+                });
+                if let Some((_, _, _, digest)) = unread_digest {
+                    self.unverified(
+                        &object.key,
+                        format!("the digest that may list it, {digest}, could not be read"),
+                    );
+                    continue;
+                }
                 let reach = covered_until.get(location).copied();
                 let kind = match (time, reach) {
                     (Some(t), Some(r)) if r >= t + UNLISTED_AFTER => Kind::LogUnlisted,
@@ -698,20 +724,7 @@ impl<S: Store> Run<'_, S> {
                 stray.push((location.clone(), object.key.clone(), time, kind));
             }
         }
-        // Logs inside the window of a missing digest are reported under it too.
-        for finding in self.findings.iter_mut().filter(|f| f.kind == Kind::DigestMissing) {
-            let Some(Window(s, e)) = finding.window else { continue };
-            for (location, key, time, _) in &stray {
-                if location.account == finding.account
-                    && location.region == finding.region
-                    && location.prefix == finding.prefix
-                    && location.org_id == finding.org_id
-                    && time.is_some_and(|t| t >= s && t < e)
-                {
-                    finding.logs.push(key.clone());
-                }
-            }
-        }
+        let mut strays: Vec<Finding> = Vec::with_capacity(stray.len());
         for (location, key, time, kind) in stray {
             for summary in summaries.values_mut().filter(|s| s.location() == location) {
                 match kind {
@@ -732,8 +745,27 @@ impl<S: Store> Run<'_, S> {
             if let Some(t) = time {
                 f = f.at(t);
             }
-            self.findings.push(f);
+            strays.push(f);
         }
+        // Logs inside the window of a missing digest are reported under it too.
+        for missing in self.findings.iter_mut().filter(|f| f.kind == Kind::DigestMissing) {
+            let Some(Window(s, e)) = missing.window else { continue };
+            for stray in strays.iter_mut() {
+                let same_place = (&stray.prefix, &stray.org_id, &stray.account, &stray.region)
+                    == (&missing.prefix, &missing.org_id, &missing.account, &missing.region);
+                if same_place && stray.time.is_some_and(|t| t >= s && t < e) {
+                    missing.logs.extend(stray.key.clone());
+                    stray.message.push_str(&format!(
+                        "; it lies in the hours {} of a missing digest",
+                        Window(s, e)
+                    ));
+                    if let Some(k) = &missing.key {
+                        stray.digest = Some(k.clone());
+                    }
+                }
+            }
+        }
+        self.findings.extend(strays);
     }
 }
 

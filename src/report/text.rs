@@ -36,24 +36,32 @@ pub fn render_text(r: &Report) -> String {
     );
     let _ = writeln!(w);
     if !r.scopes.is_empty() {
+        let names: Vec<String> = r
+            .scopes
+            .iter()
+            .map(|s| {
+                let mut name = format!("{} {} {}", s.account, s.region, printable(&s.trail));
+                if let Some(org) = &s.org_id {
+                    name = format!("{org}/{name}");
+                }
+                if !s.prefix.is_empty() {
+                    name = format!("{}/ {name}", printable(&s.prefix));
+                }
+                name
+            })
+            .collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(24);
         let _ = writeln!(
             w,
-            "{:<40} {:>26}   {:>37}   {}",
+            "{:<width$}  {:>23}  {:>34}  {}",
             "ACCOUNT / REGION / TRAIL", "DIGESTS ok/bad/miss/unv", "LOGS ok/mod/corr/miss/unl/pend/unv", "GAPS"
         );
-        for s in &r.scopes {
-            let mut name = format!("{} {} {}", s.account, s.region, printable(&s.trail));
-            if let Some(org) = &s.org_id {
-                name = format!("{org}/{name}");
-            }
-            if !s.prefix.is_empty() {
-                name = format!("{}/ {name}", printable(&s.prefix));
-            }
+        for (s, name) in r.scopes.iter().zip(names) {
             let d = &s.digests;
             let l = &s.logs;
             let _ = writeln!(
                 w,
-                "{:<40} {:>26}   {:>37}   {}",
+                "{:<width$}  {:>23}  {:>34}  {}",
                 name,
                 format!("{}/{}/{}/{}", d.valid, d.invalid, d.missing, d.unverified),
                 format!(

@@ -1,0 +1,149 @@
+//! Shared scenario helpers: make a signed bucket with the simulator (and its undamaged twin, to
+//! know which keys to expect), mirror it to a temporary folder, and verify it.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::RsaPrivateKey;
+use trailproof::digest::DigestBody;
+use trailproof::finding::Kind;
+use trailproof::keys::KeyRing;
+use trailproof::layout::parse_digest_key;
+use trailproof::report::Report;
+use trailproof::simulate::{simulate, write_dir, Bucket, Spec, Tamper};
+use trailproof::store::LocalStore;
+use trailproof::verify::{verify, Options};
+
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(FIXTURES).join(path)
+}
+
+pub fn signer() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pem = std::fs::read_to_string(fixture("keys/TEST-ONLY-signing-key.pem")).unwrap();
+        RsaPrivateKey::from_pkcs1_pem(&pem).unwrap()
+    })
+}
+
+pub fn test_keys() -> KeyRing {
+    KeyRing::load(&[fixture("keys/TEST-ONLY-public-key.pem")]).unwrap()
+}
+
+/// One trail, one account, one region, six hours, two logs an hour.
+pub fn small_spec() -> Spec {
+    Spec {
+        bucket: "scenario-bucket".into(),
+        hours: 6,
+        logs_per_hour: 2,
+        log_bytes: 1500,
+        ..Spec::default()
+    }
+}
+
+pub struct Scenario {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    /// The same bucket without the damage.
+    pub clean: Bucket,
+    pub bucket: Bucket,
+}
+
+pub fn make(spec: Spec) -> Scenario {
+    let clean = simulate(&Spec { tampers: Vec::new(), ..spec.clone() }, signer()).unwrap();
+    let bucket = simulate(&spec, signer()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mirror");
+    write_dir(&bucket, &root).unwrap();
+    Scenario { dir, root, clean, bucket }
+}
+
+pub fn tampered(tampers: &[Tamper]) -> Scenario {
+    make(Spec { tampers: tampers.to_vec(), ..small_spec() })
+}
+
+impl Scenario {
+    /// The first scope's regular digest keys, oldest first, in the undamaged bucket.
+    pub fn digests(&self) -> Vec<String> {
+        let mut keys: Vec<(chrono::DateTime<chrono::Utc>, String)> = self
+            .clean
+            .objects
+            .keys()
+            .filter_map(|k| {
+                let name = parse_digest_key(k)?;
+                let first = name.scope.location.account == "111111111111"
+                    && name.scope.location.region == "us-east-1"
+                    && name.scope.trail == "management"
+                    && name.scope.location.org_id.is_none()
+                    && name.scope.location.prefix.is_empty();
+                (first && !name.backfill).then(|| (name.end, k.clone()))
+            })
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// The log keys the first scope's digest at `hour` lists, in the undamaged bucket.
+    pub fn logs(&self, hour: usize) -> Vec<String> {
+        let key = &self.digests()[hour];
+        listed(&self.clean.objects[key].bytes)
+    }
+
+    /// Keys the damage added.
+    pub fn added(&self) -> Vec<String> {
+        self.bucket
+            .objects
+            .keys()
+            .filter(|k| !self.clean.objects.contains_key(*k))
+            .cloned()
+            .collect()
+    }
+
+    pub fn verify(&self) -> Report {
+        self.verify_with(|_| {})
+    }
+
+    pub fn verify_with(&self, adjust: impl FnOnce(&mut Options)) -> Report {
+        verify_dir(&self.root, test_keys(), adjust)
+    }
+}
+
+/// The log keys a digest object lists.
+pub fn listed(gz: &[u8]) -> Vec<String> {
+    let (content, _) = trailproof::hash::inflate_to_vec(gz, u64::MAX).unwrap();
+    DigestBody::parse(&content).unwrap().logs.into_iter().map(|l| l.key).collect()
+}
+
+pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options)) -> Report {
+    let store = LocalStore::open(root, None).unwrap();
+    let mut options = Options {
+        start: None,
+        end: store.manifest().and_then(|m| m.acquired_at).unwrap(),
+        accounts: vec![],
+        regions: vec![],
+        trails: vec![],
+        jobs: 8,
+        strict: false,
+    };
+    adjust(&mut options);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(verify(&store, Arc::new(keys), options)).unwrap()
+}
+
+/// The findings as (kind, key) pairs.
+pub fn pairs(report: &Report) -> BTreeSet<(Kind, Option<String>)> {
+    report.findings.iter().map(|f| (f.kind, f.key.clone())).collect()
+}
+
+pub fn pair(kind: Kind, key: &str) -> (Kind, Option<String>) {
+    (kind, Some(key.to_string()))
+}
+
+pub fn set<const N: usize>(items: [(Kind, Option<String>); N]) -> BTreeSet<(Kind, Option<String>)> {
+    items.into_iter().collect()
+}

@@ -133,9 +133,16 @@ pub fn link_chain(input: &ChainInput<'_>) -> ChainOutcome {
                     )
                 };
                 out.findings.push(
-                    Finding::new(Kind::DigestMissing, input.strict, location, trail, key, message)
-                        .window(w)
-                        .digest(&d.key),
+                    Finding::new(
+                        Kind::DigestMissing,
+                        input.strict,
+                        location,
+                        trail,
+                        key,
+                        message,
+                    )
+                    .window(w)
+                    .digest(&d.key),
                 );
             }
         }
@@ -218,7 +225,12 @@ fn split_hours(start: Timestamp, end: Timestamp, single: bool) -> Vec<Window> {
     let hours = (len.num_seconds() as f64 / 3600.0).round() as i64;
     let n = if single { 1 } else { hours.max(1) };
     (0..n)
-        .map(|j| Window(start + len * j as i32 / n as i32, start + len * (j + 1) as i32 / n as i32))
+        .map(|j| {
+            Window(
+                start + len * j as i32 / n as i32,
+                start + len * (j + 1) as i32 / n as i32,
+            )
+        })
         .collect()
 }
 
@@ -321,7 +333,10 @@ mod tests {
     }
 
     fn kinds(out: &ChainOutcome) -> Vec<(Kind, Option<String>)> {
-        out.findings.iter().map(|f| (f.kind, f.key.clone())).collect()
+        out.findings
+            .iter()
+            .map(|f| (f.kind, f.key.clone()))
+            .collect()
     }
 
     #[test]
@@ -340,7 +355,10 @@ mod tests {
         let out = link(&c, 6);
         assert_eq!(
             kinds(&out),
-            vec![(Kind::DigestMissing, None), (Kind::DigestMissing, Some(c[3].key.clone()))]
+            vec![
+                (Kind::DigestMissing, None),
+                (Kind::DigestMissing, Some(c[3].key.clone()))
+            ]
         );
         assert_eq!(out.findings[0].window, Some(Window(hour(2), hour(3))));
         assert_eq!(out.findings[1].window, Some(Window(hour(3), hour(4))));
@@ -352,13 +370,19 @@ mod tests {
         let mut c = chain(6);
         c.truncate(4);
         let out = link(&c, 6);
-        assert_eq!(kinds(&out), vec![(Kind::ChainTailGap, Some(c[3].key.clone()))]);
+        assert_eq!(
+            kinds(&out),
+            vec![(Kind::ChainTailGap, Some(c[3].key.clone()))]
+        );
         assert_eq!(out.findings[0].severity, crate::finding::Severity::Warning);
 
         let mut c = chain(6);
         delete(&mut c, 0);
         let out = link(&c, 6);
-        assert_eq!(kinds(&out), vec![(Kind::DigestMissing, Some(c[0].key.clone()))]);
+        assert_eq!(
+            kinds(&out),
+            vec![(Kind::DigestMissing, Some(c[0].key.clone()))]
+        );
         assert_eq!(out.findings[0].window, Some(Window(hour(0), hour(1))));
     }
 
@@ -380,7 +404,10 @@ mod tests {
         c.remove(2);
         c[2].body.as_mut().unwrap().previous = None;
         let out = link(&c, 5);
-        assert_eq!(kinds(&out), vec![(Kind::ChainRestart, Some(c[2].key.clone()))]);
+        assert_eq!(
+            kinds(&out),
+            vec![(Kind::ChainRestart, Some(c[2].key.clone()))]
+        );
         assert_eq!(out.findings[0].window, Some(Window(hour(2), hour(3))));
         assert_eq!(out.gaps, vec![Window(hour(2), hour(3))]);
     }

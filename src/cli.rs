@@ -229,10 +229,18 @@ mod tests {
     #[test]
     fn time_aliases_and_dates() {
         let cli = Cli::try_parse_from([
-            "trailproof", "verify", "d", "--start-time", "2024-01-01", "--end", "2024-01-01",
+            "trailproof",
+            "verify",
+            "d",
+            "--start-time",
+            "2024-01-01",
+            "--end",
+            "2024-01-01",
         ])
         .unwrap();
-        let Command::Verify(v) = cli.command else { panic!() };
+        let Command::Verify(v) = cli.command else {
+            panic!()
+        };
         assert_eq!(v.end.unwrap() - v.start.unwrap(), chrono::Duration::days(1));
     }
 }

@@ -110,8 +110,8 @@ impl DigestBody {
     /// Parses inflated digest bytes. Every required field must be present, every key it names
     /// must be a clean relative key, every hash 64 hex digits.
     pub fn parse(content: &[u8]) -> Result<DigestBody, String> {
-        let text = std::str::from_utf8(content)
-            .map_err(|e| format!("the body is not UTF-8 ({e})"))?;
+        let text =
+            std::str::from_utf8(content).map_err(|e| format!("the body is not UTF-8 ({e})"))?;
         let raw: RawBody =
             serde_json::from_str(text).map_err(|e| format!("the body is not digest JSON ({e})"))?;
         let need = |name: &str, v: Option<String>| {
@@ -134,9 +134,10 @@ impl DigestBody {
                         "previousDigestS3Object {key:?} is not a key CloudTrail writes; refused"
                     ));
                 }
-                if !is_sha256_hex(&hash) || algorithm.as_deref().is_some_and(|a| a != "SHA-256")
-                {
-                    return Err(format!("previousDigestHashValue {hash:?} is not SHA-256 hex"));
+                if !is_sha256_hex(&hash) || algorithm.as_deref().is_some_and(|a| a != "SHA-256") {
+                    return Err(format!(
+                        "previousDigestHashValue {hash:?} is not SHA-256 hex"
+                    ));
                 }
                 Some(PreviousDigest {
                     bucket,
@@ -151,7 +152,9 @@ impl DigestBody {
         let mut logs = Vec::with_capacity(raw_logs.len());
         for (i, log) in raw_logs.into_iter().enumerate() {
             let (Some(bucket), Some(key), Some(hash)) = (log.bucket, log.key, log.hash) else {
-                return Err(format!("logFiles[{i}] lacks s3Bucket, s3Object or hashValue"));
+                return Err(format!(
+                    "logFiles[{i}] lacks s3Bucket, s3Object or hashValue"
+                ));
             };
             if !is_clean_key(&key) {
                 return Err(format!(
@@ -159,7 +162,9 @@ impl DigestBody {
                 ));
             }
             if !is_sha256_hex(&hash) || log.algorithm.as_deref().is_some_and(|a| a != "SHA-256") {
-                return Err(format!("logFiles[{i}].hashValue {hash:?} is not SHA-256 hex"));
+                return Err(format!(
+                    "logFiles[{i}].hashValue {hash:?} is not SHA-256 hex"
+                ));
             }
             logs.push(ListedLog {
                 bucket,
@@ -214,7 +219,10 @@ pub fn signature_verifies(key: &RsaPublicKey, message: &[u8], signature: &[u8]) 
 pub enum DigestStatus {
     Valid,
     /// A finding: the digest is damaged, misplaced, or not signed by a trusted key.
-    Failed { kind: Kind, message: String },
+    Failed {
+        kind: Kind,
+        message: String,
+    },
     /// Could not be read; the cause says why.
     Unverified(String),
     /// A definite not-found.
@@ -333,7 +341,14 @@ pub fn verify_digest(
             ),
         )
     } else {
-        signature_status(&body, signature.as_deref(), metadata, keys, location, check.sha256.as_deref())
+        signature_status(
+            &body,
+            signature.as_deref(),
+            metadata,
+            keys,
+            location,
+            check.sha256.as_deref(),
+        )
     };
     check.body = Some(body);
     check
@@ -358,11 +373,15 @@ fn signature_status(
     let Ok(signature_bytes) = hex::decode(signature) else {
         return fail(
             Kind::DigestSignatureInvalid,
-            format!("the signature metadata is not hex: {:?}", truncate(signature, 40)),
+            format!(
+                "the signature metadata is not hex: {:?}",
+                truncate(signature, 40)
+            ),
         );
     };
     let meta_algorithm = metadata.get("signature-algorithm").map(String::as_str);
-    if meta_algorithm.is_some_and(|a| a != SIGNATURE_ALGORITHM) || body.algorithm != SIGNATURE_ALGORITHM
+    if meta_algorithm.is_some_and(|a| a != SIGNATURE_ALGORITHM)
+        || body.algorithm != SIGNATURE_ALGORITHM
     {
         return fail(
             Kind::DigestSignatureInvalid,
@@ -382,7 +401,8 @@ fn signature_status(
                     "the digest ends at {}, outside the validity of key {} ({} .. {}, ±2 h)",
                     body.end_text,
                     key.fingerprint,
-                    key.valid_from.map_or("-".into(), crate::layout::format_time),
+                    key.valid_from
+                        .map_or("-".into(), crate::layout::format_time),
                     key.valid_to.map_or("-".into(), crate::layout::format_time),
                 ),
             )

@@ -232,8 +232,7 @@ fn read_header<R: BufRead>(input: &mut R) -> Result<(), InflateError> {
 /// content always gives the same bytes.
 pub fn gzip(content: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder =
-        flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+    let mut encoder = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
     encoder.write_all(content).expect("writing to a Vec");
     encoder.finish().expect("writing to a Vec")
 }
@@ -269,7 +268,10 @@ mod tests {
         assert!(matches!(damage(b"{\"Records\":[]}"), Damage::NotGzip(_)));
         assert!(matches!(damage(b""), Damage::NotGzip(_)));
         assert_eq!(damage(&gz[..gz.len() - 8]), Damage::Truncated("trailer"));
-        assert_eq!(damage(&gz[..gz.len() / 2]), Damage::Truncated("deflate data"));
+        assert_eq!(
+            damage(&gz[..gz.len() / 2]),
+            Damage::Truncated("deflate data")
+        );
         assert_eq!(damage(&gz[..5]), Damage::Truncated("header"));
         let mut two = gz.clone();
         two.extend_from_slice(&gzip(b"more"));
@@ -289,6 +291,9 @@ mod tests {
     #[test]
     fn limit_stops_bombs() {
         let gz = gzip(&vec![0u8; 1 << 20]);
-        assert_eq!(inflate_to_vec(&gz, 1000).unwrap_err(), Damage::TooLarge(1000));
+        assert_eq!(
+            inflate_to_vec(&gz, 1000).unwrap_err(),
+            Damage::TooLarge(1000)
+        );
     }
 }

@@ -349,9 +349,27 @@ mod tests {
         let spki = key.to_public_key_der().unwrap().as_bytes().to_vec();
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         for (list, value, start, end, want_der) in [
-            ("PublicKeyList", b64(&der), "1700000000".to_string(), "1800000000".to_string(), &der),
-            ("publicKeyList", b64(b64(&der).as_bytes()), "\"1700000000\"".into(), "\"2027-01-15T00:00:00Z\"".into(), &der),
-            ("PublicKeyList", b64(&spki), "\"2023-11-14T22:13:20+00:00\"".into(), "1800000000.0".into(), &spki),
+            (
+                "PublicKeyList",
+                b64(&der),
+                "1700000000".to_string(),
+                "1800000000".to_string(),
+                &der,
+            ),
+            (
+                "publicKeyList",
+                b64(b64(&der).as_bytes()),
+                "\"1700000000\"".into(),
+                "\"2027-01-15T00:00:00Z\"".into(),
+                &der,
+            ),
+            (
+                "PublicKeyList",
+                b64(&spki),
+                "\"2023-11-14T22:13:20+00:00\"".into(),
+                "1800000000.0".into(),
+                &spki,
+            ),
         ] {
             let json = format!(
                 r#"{{"{list}":[{{"Value":"{value}","ValidityStartTime":{start},"ValidityEndTime":{end},"Fingerprint":"{}"}}]}}"#,
@@ -382,10 +400,20 @@ mod tests {
         let spki = key.to_public_key_pem(Default::default()).unwrap();
         let a = parse_key_file(pkcs1.as_bytes(), "a").unwrap();
         let b = parse_key_file(spki.as_bytes(), "b").unwrap();
-        assert_ne!(a[0].fingerprint, b[0].fingerprint, "fingerprint of bytes as given");
+        assert_ne!(
+            a[0].fingerprint, b[0].fingerprint,
+            "fingerprint of bytes as given"
+        );
         let der = key.to_public_key_der().unwrap();
-        assert_eq!(parse_key_file(der.as_bytes(), "c").unwrap()[0].fingerprint, b[0].fingerprint);
-        assert!(parse_key_file(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", "d").is_err());
+        assert_eq!(
+            parse_key_file(der.as_bytes(), "c").unwrap()[0].fingerprint,
+            b[0].fingerprint
+        );
+        assert!(parse_key_file(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            "d"
+        )
+        .is_err());
         assert!(parse_key_file(b"hello", "e").is_err());
     }
 
@@ -401,10 +429,25 @@ mod tests {
             valid_to: Some(t(200_000)),
             origin: "t".into(),
         }]);
-        assert!(matches!(ring.lookup("AB", "us-east-1", t(150_000)), KeyLookup::Trusted(_)));
-        assert!(matches!(ring.lookup("ab", "us-east-1", t(200_000 + 7000)), KeyLookup::Trusted(_)));
-        assert!(matches!(ring.lookup("ab", "us-east-1", t(200_000 + 7300)), KeyLookup::Expired(_)));
-        assert!(matches!(ring.lookup("ab", "eu-west-1", t(150_000)), KeyLookup::Unknown));
-        assert!(matches!(ring.lookup("cd", "us-east-1", t(150_000)), KeyLookup::Unknown));
+        assert!(matches!(
+            ring.lookup("AB", "us-east-1", t(150_000)),
+            KeyLookup::Trusted(_)
+        ));
+        assert!(matches!(
+            ring.lookup("ab", "us-east-1", t(200_000 + 7000)),
+            KeyLookup::Trusted(_)
+        ));
+        assert!(matches!(
+            ring.lookup("ab", "us-east-1", t(200_000 + 7300)),
+            KeyLookup::Expired(_)
+        ));
+        assert!(matches!(
+            ring.lookup("ab", "eu-west-1", t(150_000)),
+            KeyLookup::Unknown
+        ));
+        assert!(matches!(
+            ring.lookup("cd", "us-east-1", t(150_000)),
+            KeyLookup::Unknown
+        ));
     }
 }

@@ -107,9 +107,7 @@ pub fn is_region(s: &str) -> bool {
         && parts[1..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
@@ -128,7 +126,7 @@ pub fn is_clean_key(key: &str) -> bool {
 
 /// Splits `…/AWSLogs/[org/]<account>/<kind>/<region>/<YYYY>/<MM>/<DD>/<file>` from the right,
 /// returning the location, the kind folder and the file name.
-fn split_key<'k>(key: &'k str) -> Option<(Location, &'k str, &'k str)> {
+fn split_key(key: &str) -> Option<(Location, &str, &str)> {
     let segs: Vec<&str> = key.split('/').collect();
     let n = segs.len();
     if n < 8 {

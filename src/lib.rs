@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(t.timestamp(), 1_704_070_923);
         assert_eq!(parse_time("2024-01-01 01:02:03+00:00").unwrap(), t);
         assert_eq!(parse_time("2024-01-01").unwrap().timestamp(), 1_704_067_200);
-        assert_eq!(parse_end_time("2024-01-01").unwrap().timestamp(), 1_704_153_600);
+        assert_eq!(
+            parse_end_time("2024-01-01").unwrap().timestamp(),
+            1_704_153_600
+        );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2024-13-01").is_err());
     }

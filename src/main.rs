@@ -76,22 +76,35 @@ fn run_verify(args: VerifyArgs) -> Result<i32, String> {
         .block_on(verify::verify(&store, Arc::new(keys), options))
         .map_err(|e| e.to_string())?;
     for (format, path) in &args.reports {
-        std::fs::write(path, report::render(&report, *format))
-            .map_err(|e| format!("cannot write the {format} report to {}: {e}", path.display()))?;
+        std::fs::write(path, report::render(&report, *format)).map_err(|e| {
+            format!(
+                "cannot write the {format} report to {}: {e}",
+                path.display()
+            )
+        })?;
     }
     print!("{}", report::render(&report, args.format));
     Ok(report.exit_code)
 }
 
 fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
-    let pem = std::fs::read_to_string(&args.signing_key)
-        .map_err(|e| format!("cannot read the signing key {}: {e}", args.signing_key.display()))?;
+    let pem = std::fs::read_to_string(&args.signing_key).map_err(|e| {
+        format!(
+            "cannot read the signing key {}: {e}",
+            args.signing_key.display()
+        )
+    })?;
     let signer = {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         use rsa::pkcs8::DecodePrivateKey;
         rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
             .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(&pem))
-            .map_err(|e| format!("{} is not an RSA private key in PEM: {e}", args.signing_key.display()))?
+            .map_err(|e| {
+                format!(
+                    "{} is not an RSA private key in PEM: {e}",
+                    args.signing_key.display()
+                )
+            })?
     };
     let defaults = Spec::default();
     let or_default = |v: Vec<String>, d: Vec<String>| if v.is_empty() { d } else { v };

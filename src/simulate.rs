@@ -44,7 +44,9 @@ impl FromStr for AccountSpec {
         let mut parts: Vec<&str> = s.split('/').collect();
         let account = parts.pop().unwrap_or_default();
         if !is_account(account) {
-            return Err(format!("{s:?}: the last part must be a 12-digit account id"));
+            return Err(format!(
+                "{s:?}: the last part must be a 12-digit account id"
+            ));
         }
         let org_id = match parts.last() {
             Some(o) if o.starts_with("o-") => {
@@ -55,7 +57,10 @@ impl FromStr for AccountSpec {
             }
             _ => None,
         };
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == ".." || *p == "AWSLogs") {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == ".." || *p == "AWSLogs")
+        {
             return Err(format!("{s:?}: the prefix must be plain folder names"));
         }
         Ok(AccountSpec {
@@ -126,10 +131,14 @@ tampers! {
 impl FromStr for Tamper {
     type Err = String;
     fn from_str(s: &str) -> Result<Tamper, String> {
-        Tamper::ALL.iter().copied().find(|t| t.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Tamper::ALL.iter().map(|t| t.name()).collect();
-            format!("unknown tamper {s:?}; one of: {}", names.join(", "))
-        })
+        Tamper::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Tamper::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown tamper {s:?}; one of: {}", names.join(", "))
+            })
     }
 }
 
@@ -227,7 +236,9 @@ impl Rng {
     }
     fn alnum(&mut self, n: usize) -> String {
         const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..n).map(|_| SET[self.below(SET.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| SET[self.below(SET.len() as u64) as usize] as char)
+            .collect()
     }
 }
 
@@ -305,7 +316,9 @@ struct Maker<'k> {
 /// Makes the bucket `spec` describes, signed with `signer`.
 pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError> {
     if spec.accounts.is_empty() || spec.regions.is_empty() || spec.trails.is_empty() {
-        return Err(SimError::Spec("at least one account, region and trail are needed".into()));
+        return Err(SimError::Spec(
+            "at least one account, region and trail are needed".into(),
+        ));
     }
     if spec.hours == 0 {
         return Err(SimError::Spec("--hours must be at least 1".into()));
@@ -314,7 +327,9 @@ pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError>
         return Err(SimError::Spec("tampering needs at least 4 hours".into()));
     }
     if !spec.tampers.is_empty() && spec.logs_per_hour == 0 {
-        return Err(SimError::Spec("tampering needs at least 1 log per hour".into()));
+        return Err(SimError::Spec(
+            "tampering needs at least 1 log per hour".into(),
+        ));
     }
     if let Some(r) = spec.restart_at {
         if r == 0 || r + 1 >= spec.hours {
@@ -331,8 +346,14 @@ pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError>
     }
     let public = signer.to_public_key();
     let der = match spec.key_encoding {
-        KeyEncoding::Pkcs1 => public.to_pkcs1_der().map(|d| d.as_bytes().to_vec()).map_err(|e| e.to_string()),
-        KeyEncoding::Spki => public.to_public_key_der().map(|d| d.as_bytes().to_vec()).map_err(|e| e.to_string()),
+        KeyEncoding::Pkcs1 => public
+            .to_pkcs1_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| e.to_string()),
+        KeyEncoding::Spki => public
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| e.to_string()),
     }
     .map_err(SimError::Sign)?;
     let mut maker = Maker {
@@ -375,7 +396,9 @@ pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError>
 
 impl Maker<'_> {
     fn put(&mut self, key: String, bytes: Vec<u8>, metadata: BTreeMap<String, String>) {
-        self.bucket.objects.insert(key, SimObject { bytes, metadata });
+        self.bucket
+            .objects
+            .insert(key, SimObject { bytes, metadata });
     }
 
     fn has(&self, tamper: Tamper) -> bool {
@@ -418,9 +441,18 @@ impl Maker<'_> {
                 backfill_log = Some((start, end, log));
             }
             if first {
-                self.logs.push(listed.iter().map(|l| l.key.clone()).collect());
+                self.logs
+                    .push(listed.iter().map(|l| l.key.clone()).collect());
             }
-            let written = self.digest(scope, start, end, previous.as_ref(), listed, first && h == self.middle(), false)?;
+            let written = self.digest(
+                scope,
+                start,
+                end,
+                previous.as_ref(),
+                listed,
+                first && h == self.middle(),
+                false,
+            )?;
             if first {
                 self.digests.push(Some(written.clone()));
             }
@@ -490,7 +522,8 @@ impl Maker<'_> {
             }
             if self.has(Tamper::DigestLogKeyEscape) {
                 if let Some(first) = logs.first_mut() {
-                    first.key = format!("../outside/{}", first.key.rsplit('/').next().unwrap_or("x"));
+                    first.key =
+                        format!("../outside/{}", first.key.rsplit('/').next().unwrap_or("x"));
                 }
             }
         }
@@ -532,12 +565,17 @@ impl Maker<'_> {
         let signature = hex::encode(sign(self.signer, message.as_bytes(), scheme)?);
         let mut metadata = BTreeMap::from([
             ("signature".to_string(), signature.clone()),
-            ("signature-algorithm".to_string(), SIGNATURE_ALGORITHM.to_string()),
+            (
+                "signature-algorithm".to_string(),
+                SIGNATURE_ALGORITHM.to_string(),
+            ),
         ]);
         if backfill {
             metadata.insert(
                 "backfill-generation-timestamp".into(),
-                format_time(spec.start + Duration::hours(spec.hours as i64) + Duration::minutes(20)),
+                format_time(
+                    spec.start + Duration::hours(spec.hours as i64) + Duration::minutes(20),
+                ),
             );
         }
         self.put(key.clone(), gzip(json.as_bytes()), metadata);
@@ -557,16 +595,19 @@ impl Maker<'_> {
             })
         };
         let log_at = |s: &Self, h: usize| -> Result<String, SimError> {
-            s.logs.get(h).and_then(|l| l.first().cloned()).ok_or_else(|| {
-                SimError::Spec(format!("hour {h} has no log to tamper with"))
-            })
+            s.logs
+                .get(h)
+                .and_then(|l| l.first().cloned())
+                .ok_or_else(|| SimError::Spec(format!("hour {h} has no log to tamper with")))
         };
         for tamper in self.spec.tampers.clone() {
             match tamper {
                 Tamper::LogModified => {
                     let key = log_at(self, m)?;
                     let o = self.object(&key);
-                    let mut content = crate::hash::inflate_to_vec(&o.bytes, u64::MAX).expect("own gzip").0;
+                    let mut content = crate::hash::inflate_to_vec(&o.bytes, u64::MAX)
+                        .expect("own gzip")
+                        .0;
                     let at = content.len() / 2;
                     content[at] = if content[at] == b'a' { b'b' } else { b'a' };
                     o.bytes = gzip(&content);
@@ -578,7 +619,9 @@ impl Maker<'_> {
                 Tamper::LogUncompressed => {
                     let key = log_at(self, m)?;
                     let o = self.object(&key);
-                    o.bytes = crate::hash::inflate_to_vec(&o.bytes, u64::MAX).expect("own gzip").0;
+                    o.bytes = crate::hash::inflate_to_vec(&o.bytes, u64::MAX)
+                        .expect("own gzip")
+                        .0;
                 }
                 Tamper::LogSecondMember => {
                     let key = log_at(self, m)?;
@@ -595,7 +638,9 @@ impl Maker<'_> {
                 }
                 Tamper::LogUnlisted | Tamper::LogPending => {
                     let key = log_at(self, m)?;
-                    let location = crate::layout::parse_log_key(&key).expect("own key").location;
+                    let location = crate::layout::parse_log_key(&key)
+                        .expect("own key")
+                        .location;
                     let time = if tamper == Tamper::LogUnlisted {
                         minute(self.spec.start + Duration::hours(m as i64) + Duration::minutes(33))
                     } else {
@@ -617,7 +662,9 @@ impl Maker<'_> {
                 Tamper::OldestDigestDeleted => self.delete_digest(0)?,
                 Tamper::DigestReserialized => {
                     let d = digest_at(self, m)?;
-                    self.edit_digest_json(&d.key, |v| serde_json::to_string_pretty(v).expect("json"));
+                    self.edit_digest_json(&d.key, |v| {
+                        serde_json::to_string_pretty(v).expect("json")
+                    });
                 }
                 Tamper::DigestLogHashEdited => {
                     let d = digest_at(self, m)?;
@@ -634,12 +681,16 @@ impl Maker<'_> {
                 }
                 Tamper::DigestSignatureNotHex => {
                     let d = digest_at(self, m)?;
-                    self.object(&d.key).metadata.insert("signature".into(), "not-a-hex-signature!".into());
+                    self.object(&d.key)
+                        .metadata
+                        .insert("signature".into(), "not-a-hex-signature!".into());
                 }
                 Tamper::DigestSignatureSwapped => {
                     let d = digest_at(self, m)?;
                     let before = digest_at(self, m - 1)?;
-                    self.object(&d.key).metadata.insert("signature".into(), before.signature);
+                    self.object(&d.key)
+                        .metadata
+                        .insert("signature".into(), before.signature);
                 }
                 Tamper::DigestRelocated => {
                     // A copy of the middle digest under the key of a digest half an hour later.
@@ -647,7 +698,9 @@ impl Maker<'_> {
                     let mut name = crate::layout::parse_digest_key(&d.key).expect("own key");
                     name.end += Duration::minutes(30);
                     let copy = self.object(&d.key).clone();
-                    self.bucket.objects.insert(digest_key(&name.scope, name.end, false), copy);
+                    self.bucket
+                        .objects
+                        .insert(digest_key(&name.scope, name.end, false), copy);
                 }
                 Tamper::DigestMalformed => {
                     let d = digest_at(self, m)?;
@@ -668,20 +721,28 @@ impl Maker<'_> {
     }
 
     fn object(&mut self, key: &str) -> &mut SimObject {
-        self.bucket.objects.get_mut(key).expect("tamper target exists")
+        self.bucket
+            .objects
+            .get_mut(key)
+            .expect("tamper target exists")
     }
 
     fn delete_digest(&mut self, h: usize) -> Result<(), SimError> {
-        let d = self.digests.get(h).cloned().flatten().ok_or_else(|| {
-            SimError::Spec(format!("hour {h} has no digest to delete"))
-        })?;
+        let d = self
+            .digests
+            .get(h)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| SimError::Spec(format!("hour {h} has no digest to delete")))?;
         self.bucket.objects.remove(&d.key);
         Ok(())
     }
 
     fn edit_digest_json(&mut self, key: &str, edit: impl FnOnce(&serde_json::Value) -> String) {
         let o = self.object(key);
-        let content = crate::hash::inflate_to_vec(&o.bytes, u64::MAX).expect("own gzip").0;
+        let content = crate::hash::inflate_to_vec(&o.bytes, u64::MAX)
+            .expect("own gzip")
+            .0;
         let value: serde_json::Value = serde_json::from_slice(&content).expect("own json");
         o.bytes = gzip(edit(&value).as_bytes());
     }
@@ -709,7 +770,10 @@ enum Scheme {
 fn sign(key: &RsaPrivateKey, message: &[u8], scheme: Scheme) -> Result<Vec<u8>, SimError> {
     let result = match scheme {
         Scheme::Sha256 => key.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message)),
-        Scheme::Sha1 => key.sign(Pkcs1v15Sign::new::<sha1::Sha1>(), &sha1::Sha1::digest(message)),
+        Scheme::Sha1 => key.sign(
+            Pkcs1v15Sign::new::<sha1::Sha1>(),
+            &sha1::Sha1::digest(message),
+        ),
         Scheme::Md5 => key.sign(Pkcs1v15Sign::new::<md5::Md5>(), &md5::Md5::digest(message)),
     };
     result.map_err(|e| SimError::Sign(e.to_string()))
@@ -721,7 +785,11 @@ const EVENTS: &[(&str, &str, bool)] = &[
     ("sts.amazonaws.com", "AssumeRole", false),
     ("iam.amazonaws.com", "ListRoles", true),
     ("kms.amazonaws.com", "Decrypt", true),
-    ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", false),
+    (
+        "lambda.amazonaws.com",
+        "UpdateFunctionCode20150331v2",
+        false,
+    ),
     ("logs.amazonaws.com", "CreateLogStream", false),
     ("ssm.amazonaws.com", "GetParameter", true),
 ];
@@ -798,7 +866,8 @@ pub fn write_dir(bucket: &Bucket, dir: &Path) -> Result<(), SimError> {
         std::fs::write(&path, &object.bytes).map_err(err(&path))?;
         if !object.metadata.is_empty() {
             let sidecar = dir.join(format!("{key}{METADATA_SUFFIX}"));
-            let json = serde_json::to_string_pretty(&object.metadata).expect("metadata JSON") + "\n";
+            let json =
+                serde_json::to_string_pretty(&object.metadata).expect("metadata JSON") + "\n";
             std::fs::write(&sidecar, json).map_err(err(&sidecar))?;
         }
     }
@@ -806,7 +875,11 @@ pub fn write_dir(bucket: &Bucket, dir: &Path) -> Result<(), SimError> {
         bucket: bucket.name.clone(),
         prefix: String::new(),
         acquired_at: Some(bucket.as_of),
-        tool: format!("{} {} simulate", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+        tool: format!(
+            "{} {} simulate",
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION")
+        ),
     };
     let path = dir.join(MANIFEST);
     let json = serde_json::to_string_pretty(&manifest).expect("manifest JSON") + "\n";

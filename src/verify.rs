@@ -73,7 +73,11 @@ where
     F: FnMut(I::Item) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    stream::iter(items).map(f).buffered(jobs.max(1)).collect().await
+    stream::iter(items)
+        .map(f)
+        .buffered(jobs.max(1))
+        .collect()
+        .await
 }
 
 /// Everything the run has learnt so far; turned into the report at the end.
@@ -187,13 +191,10 @@ impl<S: Store> Run<'_, S> {
     async fn discover(&mut self) -> Result<Vec<Location>, VerifyError> {
         let store = self.store;
         let jobs = self.opts.jobs;
-        let root = store
-            .list("")
-            .await
-            .map_err(|e| VerifyError::Unlistable {
-                source_name: store.source(),
-                cause: e.cause(),
-            })?;
+        let root = store.list("").await.map_err(|e| VerifyError::Unlistable {
+            source_name: store.source(),
+            cause: e.cause(),
+        })?;
         let mut log_roots = Vec::new();
         let mut level = vec![("".to_string(), root)];
         for depth in 0..MAX_PREFIX_DEPTH {
@@ -228,7 +229,10 @@ impl<S: Store> Run<'_, S> {
         let mut account_roots: Vec<(String, Option<String>, String)> = Vec::new();
         let mut org_folders = Vec::new();
         for (root, listing) in self.list_all(log_roots).await {
-            let prefix = root.trim_end_matches("AWSLogs/").trim_end_matches('/').to_string();
+            let prefix = root
+                .trim_end_matches("AWSLogs/")
+                .trim_end_matches('/')
+                .to_string();
             for folder in listing.folders {
                 let name = last_segment(&folder);
                 if is_account(name) {
@@ -274,8 +278,10 @@ impl<S: Store> Run<'_, S> {
         let listings = self
             .list_all(region_folders.iter().map(|(_, f)| f.clone()).collect())
             .await;
-        let by_folder: HashMap<&str, &Location> =
-            region_folders.iter().map(|(l, f)| (f.as_str(), l)).collect();
+        let by_folder: HashMap<&str, &Location> = region_folders
+            .iter()
+            .map(|(l, f)| (f.as_str(), l))
+            .collect();
         let mut locations = BTreeSet::new();
         for (folder, listing) in &listings {
             let base = by_folder[folder.as_str()];
@@ -321,7 +327,11 @@ impl<S: Store> Run<'_, S> {
         to: NaiveDate,
     ) -> Vec<String> {
         let keep = |folder: &str, depth: usize| -> bool {
-            let parts: Vec<&str> = folder.trim_end_matches('/').rsplit('/').take(depth).collect();
+            let parts: Vec<&str> = folder
+                .trim_end_matches('/')
+                .rsplit('/')
+                .take(depth)
+                .collect();
             let nums: Vec<u32> = parts.iter().rev().filter_map(|p| p.parse().ok()).collect();
             if nums.len() != depth {
                 return false;
@@ -372,7 +382,10 @@ impl<S: Store> Run<'_, S> {
         let mut logs: BTreeMap<Location, Vec<ObjectInfo>> =
             locations.iter().map(|l| (l.clone(), Vec::new())).collect();
         for (folder, listing) in self.list_all(log_days).await {
-            if let Some(location) = locations.iter().find(|l| folder.starts_with(&l.log_folder())) {
+            if let Some(location) = locations
+                .iter()
+                .find(|l| folder.starts_with(&l.log_folder()))
+            {
                 logs.entry(location.clone())
                     .or_default()
                     .extend(listing.objects);
@@ -399,7 +412,10 @@ impl<S: Store> Run<'_, S> {
         self.read_digests(wanted).await
     }
 
-    async fn read_digests(&self, wanted: Vec<(String, crate::layout::DigestName)>) -> Vec<DigestCheck> {
+    async fn read_digests(
+        &self,
+        wanted: Vec<(String, crate::layout::DigestName)>,
+    ) -> Vec<DigestCheck> {
         let store = self.store;
         let bucket: Arc<str> = store.bucket().into();
         bounded(self.opts.jobs, wanted, |(key, name)| {
@@ -409,7 +425,14 @@ impl<S: Store> Run<'_, S> {
                 match store.get(&key).await {
                     Ok(object) => {
                         on_cpu(move || {
-                            verify_digest(&key, &name, &bucket, &object.bytes, &object.metadata, &keys)
+                            verify_digest(
+                                &key,
+                                &name,
+                                &bucket,
+                                &object.bytes,
+                                &object.metadata,
+                                &keys,
+                            )
                         })
                         .await
                     }
@@ -426,7 +449,10 @@ impl<S: Store> Run<'_, S> {
     /// An object in a digest folder that is not named like a digest: CloudTrail did not write it.
     fn foreign_digest_object(&mut self, key: &str) {
         let Some(location) = location_of(key) else {
-            self.unverified(key, "an object in a digest folder whose path is not a CloudTrail path");
+            self.unverified(
+                key,
+                "an object in a digest folder whose path is not a CloudTrail path",
+            );
             return;
         };
         self.findings.push(Finding::new(
@@ -504,7 +530,11 @@ impl<S: Store> Run<'_, S> {
     }
 
     /// Links each selected scope's regular and backfill chains.
-    fn link_chains(&mut self, checks: &[DigestCheck], summaries: &mut BTreeMap<ScopeId, ScopeSummary>) {
+    fn link_chains(
+        &mut self,
+        checks: &[DigestCheck],
+        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
+    ) {
         let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
         for check in checks {
             by_scope.entry(&check.name.scope).or_default().push(check);
@@ -572,7 +602,10 @@ impl<S: Store> Run<'_, S> {
             if let Some(l) = listings.iter().find(|l| l.bucket != bucket) {
                 self.unverified(
                     key,
-                    format!("listed by {} in another bucket ({}); not checked", l.digest, l.bucket),
+                    format!(
+                        "listed by {} in another bucket ({}); not checked",
+                        l.digest, l.bucket
+                    ),
                 );
                 continue;
             }
@@ -580,7 +613,9 @@ impl<S: Store> Run<'_, S> {
         }
         let results = bounded(self.opts.jobs, work, |(key, listings)| async move {
             let outcome = match store.open(&key).await {
-                Ok(body) => on_cpu(move || hash_gzip(body)).await.map_err(LogFailure::Inflate),
+                Ok(body) => on_cpu(move || hash_gzip(body))
+                    .await
+                    .map_err(LogFailure::Inflate),
                 Err(e) => Err(LogFailure::Store(e)),
             };
             (key, listings, outcome)
@@ -591,8 +626,15 @@ impl<S: Store> Run<'_, S> {
                 let scope = &listing.scope;
                 let counts = &mut summaries.get_mut(scope).expect("selected scope").logs;
                 let finding = |kind, message: String| {
-                    Finding::new(kind, self.opts.strict, &scope.location, Some(&scope.trail), Some(&key), message)
-                        .digest(&listing.digest)
+                    Finding::new(
+                        kind,
+                        self.opts.strict,
+                        &scope.location,
+                        Some(&scope.trail),
+                        Some(&key),
+                        message,
+                    )
+                    .digest(&listing.digest)
                 };
                 let time = parse_log_key(&key).map(|n| n.time);
                 let found = match &outcome {
@@ -618,20 +660,29 @@ impl<S: Store> Run<'_, S> {
                     Err(LogFailure::Inflate(InflateError::Damaged(damage))) => {
                         counts.corrupt += 1;
                         Some(
-                            finding(Kind::LogCorrupt, format!("the log is not one intact gzip member: {damage}"))
-                                .hashes(listing.hash.clone(), "(not computable)"),
+                            finding(
+                                Kind::LogCorrupt,
+                                format!("the log is not one intact gzip member: {damage}"),
+                            )
+                            .hashes(listing.hash.clone(), "(not computable)"),
                         )
                     }
                     Err(LogFailure::Store(StoreError::NotFound { .. })) => {
                         counts.missing += 1;
                         Some(finding(
                             Kind::LogMissing,
-                            format!("the log is missing: {} lists it, but the object does not exist", listing.digest),
+                            format!(
+                                "the log is missing: {} lists it, but the object does not exist",
+                                listing.digest
+                            ),
                         ))
                     }
                     Err(LogFailure::Store(e)) => {
                         counts.unverified += 1;
-                        self.unverified.push(Unverified { key: key.clone(), cause: e.cause() });
+                        self.unverified.push(Unverified {
+                            key: key.clone(),
+                            cause: e.cause(),
+                        });
                         None
                     }
                     Err(LogFailure::Inflate(InflateError::Read(e))) => {
@@ -666,17 +717,25 @@ impl<S: Store> Run<'_, S> {
         let mut covered_until: HashMap<&Location, Timestamp> = HashMap::new();
         for check in checks.iter().filter(|c| c.is_valid() && !c.name.backfill) {
             let end = check.window().1;
-            let at = covered_until.entry(&check.name.scope.location).or_insert(end);
+            let at = covered_until
+                .entry(&check.name.scope.location)
+                .or_insert(end);
             *at = (*at).max(end);
         }
-        let selected_locations: BTreeSet<&Location> = selected.iter().map(|s| &s.location).collect();
+        let selected_locations: BTreeSet<&Location> =
+            selected.iter().map(|s| &s.location).collect();
         // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
         let unread: Vec<(&Location, Timestamp, Timestamp, &str)> = checks
             .iter()
             .filter(|c| matches!(c.status, DigestStatus::Unverified(_)))
             .map(|c| {
                 let (s, e) = c.window();
-                (&c.name.scope.location, s, e + DELIVERY_DELAY, c.key.as_str())
+                (
+                    &c.name.scope.location,
+                    s,
+                    e + DELIVERY_DELAY,
+                    c.key.as_str(),
+                )
             })
             .collect();
         let mut stray: Vec<(Location, String, Option<Timestamp>, Kind)> = Vec::new();
@@ -748,11 +807,22 @@ impl<S: Store> Run<'_, S> {
             strays.push(f);
         }
         // Logs inside the window of a missing digest are reported under it too.
-        for missing in self.findings.iter_mut().filter(|f| f.kind == Kind::DigestMissing) {
-            let Some(Window(s, e)) = missing.window else { continue };
+        for missing in self
+            .findings
+            .iter_mut()
+            .filter(|f| f.kind == Kind::DigestMissing)
+        {
+            let Some(Window(s, e)) = missing.window else {
+                continue;
+            };
             for stray in strays.iter_mut() {
                 let same_place = (&stray.prefix, &stray.org_id, &stray.account, &stray.region)
-                    == (&missing.prefix, &missing.org_id, &missing.account, &missing.region);
+                    == (
+                        &missing.prefix,
+                        &missing.org_id,
+                        &missing.account,
+                        &missing.region,
+                    );
                 if same_place && stray.time.is_some_and(|t| t >= s && t < e) {
                     missing.logs.extend(stray.key.clone());
                     stray.message.push_str(&format!(
@@ -807,7 +877,9 @@ impl LogPool {
                         selected: selected.contains(&check.name.scope),
                     });
                 } else {
-                    untrusted.entry(log.key.clone()).or_insert_with(|| check.key.clone());
+                    untrusted
+                        .entry(log.key.clone())
+                        .or_insert_with(|| check.key.clone());
                 }
             }
         }
@@ -816,7 +888,11 @@ impl LogPool {
 }
 
 fn last_segment(folder: &str) -> &str {
-    folder.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
 }
 
 /// The location of any key below `…/AWSLogs/[org/]<account>/<kind>/<region>/`.
@@ -829,12 +905,14 @@ fn location_of(key: &str) -> Option<Location> {
         _ => (None, rest),
     };
     match rest {
-        [account, _kind, region, ..] if is_account(account) && is_region(region) => Some(Location {
-            prefix: segs[..at].join("/"),
-            org_id,
-            account: account.to_string(),
-            region: region.to_string(),
-        }),
+        [account, _kind, region, ..] if is_account(account) && is_region(region) => {
+            Some(Location {
+                prefix: segs[..at].join("/"),
+                org_id,
+                account: account.to_string(),
+                region: region.to_string(),
+            })
+        }
         _ => None,
     }
 }
@@ -845,7 +923,8 @@ mod tests {
 
     #[test]
     fn location_of_reads_prefix_org_account_region() {
-        let l = location_of("p/AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/us-east-1/x").unwrap();
+        let l = location_of("p/AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/us-east-1/x")
+            .unwrap();
         assert_eq!(l.prefix, "p");
         assert_eq!(l.org_id.as_deref(), Some("o-abcdefghij"));
         assert_eq!(l.region, "us-east-1");

@@ -40,7 +40,11 @@ fn one_log_damaged(tamper: Tamper, kind: Kind, words: &str) {
 
 #[test]
 fn modified_log_is_log_modified_with_both_hashes() {
-    one_log_damaged(Tamper::LogModified, Kind::LogModified, "SHA-256 does not match");
+    one_log_damaged(
+        Tamper::LogModified,
+        Kind::LogModified,
+        "SHA-256 does not match",
+    );
     let s = tampered(&[Tamper::LogModified]);
     let r = s.verify();
     let f = &r.findings[0];
@@ -62,7 +66,11 @@ fn uncompressed_log_is_log_corrupt() {
 
 #[test]
 fn log_with_a_second_gzip_member_is_log_corrupt() {
-    one_log_damaged(Tamper::LogSecondMember, Kind::LogCorrupt, "second gzip member");
+    one_log_damaged(
+        Tamper::LogSecondMember,
+        Kind::LogCorrupt,
+        "second gzip member",
+    );
 }
 
 #[test]
@@ -121,7 +129,11 @@ fn deleted_digest_is_digest_missing_and_its_logs_are_reported_under_it() {
             pair(Kind::LogUnlisted, &logs[1]),
         ])
     );
-    let missing = r.findings.iter().find(|f| f.kind == Kind::DigestMissing).unwrap();
+    let missing = r
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::DigestMissing)
+        .unwrap();
     assert_eq!(missing.logs, logs);
     assert_eq!(missing.digest.as_deref(), Some(d[MIDDLE + 1].as_str()));
     let w = missing.window.unwrap();
@@ -135,7 +147,11 @@ fn two_consecutive_deleted_digests_are_two_findings_with_the_hours_they_hide() {
     let s = tampered(&[Tamper::TwoDigestsDeleted]);
     let d = s.digests();
     let r = s.verify();
-    let missing: Vec<_> = r.findings.iter().filter(|f| f.kind == Kind::DigestMissing).collect();
+    let missing: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::DigestMissing)
+        .collect();
     assert_eq!(missing.len(), 2, "{missing:#?}");
     // The earlier one cannot be named (only the deleted digest knew its key); the later one is.
     assert_eq!(missing[0].key, None);
@@ -154,14 +170,31 @@ fn newest_digests_deleted_is_a_tail_gap_warning_or_an_error_when_strict() {
     let d = s.digests();
     let r = s.verify();
     let kinds: Vec<_> = r.findings.iter().map(|f| f.kind).collect();
-    assert!(kinds.iter().all(|k| matches!(k, Kind::ChainTailGap | Kind::LogPending)), "{kinds:?}");
-    let gap = r.findings.iter().find(|f| f.kind == Kind::ChainTailGap).unwrap();
-    assert_eq!(gap.key.as_deref(), Some(d[3].as_str()), "the newest digest left");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| matches!(k, Kind::ChainTailGap | Kind::LogPending)),
+        "{kinds:?}"
+    );
+    let gap = r
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::ChainTailGap)
+        .unwrap();
+    assert_eq!(
+        gap.key.as_deref(),
+        Some(d[3].as_str()),
+        "the newest digest left"
+    );
     assert_eq!(gap.severity, Severity::Warning);
     assert_eq!(r.exit_code, exit::VERIFIED);
 
     let strict = s.verify_with(|o| o.strict = true);
-    let gap = strict.findings.iter().find(|f| f.kind == Kind::ChainTailGap).unwrap();
+    let gap = strict
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::ChainTailGap)
+        .unwrap();
     assert_eq!(gap.severity, Severity::Error);
     assert_eq!(strict.exit_code, exit::FINDINGS);
 }
@@ -202,32 +235,56 @@ fn digest_damaged(tamper: Tamper, kind: Kind, breaks_link: bool) {
 
 #[test]
 fn digest_reserialized_with_other_whitespace_is_signature_invalid() {
-    digest_damaged(Tamper::DigestReserialized, Kind::DigestSignatureInvalid, true);
+    digest_damaged(
+        Tamper::DigestReserialized,
+        Kind::DigestSignatureInvalid,
+        true,
+    );
 }
 
 #[test]
 fn digest_with_one_log_hash_edited_is_signature_invalid() {
-    digest_damaged(Tamper::DigestLogHashEdited, Kind::DigestSignatureInvalid, true);
+    digest_damaged(
+        Tamper::DigestLogHashEdited,
+        Kind::DigestSignatureInvalid,
+        true,
+    );
 }
 
 #[test]
 fn digest_without_signature_metadata_is_signature_invalid() {
-    digest_damaged(Tamper::DigestSignatureMissing, Kind::DigestSignatureInvalid, false);
+    digest_damaged(
+        Tamper::DigestSignatureMissing,
+        Kind::DigestSignatureInvalid,
+        false,
+    );
 }
 
 #[test]
 fn digest_with_non_hex_signature_is_signature_invalid() {
-    digest_damaged(Tamper::DigestSignatureNotHex, Kind::DigestSignatureInvalid, true);
+    digest_damaged(
+        Tamper::DigestSignatureNotHex,
+        Kind::DigestSignatureInvalid,
+        true,
+    );
 }
 
 #[test]
 fn digest_with_another_digests_signature_is_signature_invalid() {
-    digest_damaged(Tamper::DigestSignatureSwapped, Kind::DigestSignatureInvalid, true);
+    digest_damaged(
+        Tamper::DigestSignatureSwapped,
+        Kind::DigestSignatureInvalid,
+        true,
+    );
 }
 
 #[test]
 fn sha1_or_md5_inside_the_pkcs1_block_is_rejected() {
-    digest_damaged(Tamper::DigestSignedSha1, Kind::DigestSignatureInvalid, false);
+    digest_damaged(
+        Tamper::DigestSignedSha1,
+        Kind::DigestSignatureInvalid,
+        false,
+    );
     digest_damaged(Tamper::DigestSignedMd5, Kind::DigestSignatureInvalid, false);
 }
 
@@ -279,7 +336,11 @@ fn wrong_previous_signature_or_hash_is_chain_link_mismatch() {
         let s = tampered(&[tamper]);
         let d = s.digests();
         let r = s.verify();
-        assert_eq!(pairs(&r), set([pair(Kind::ChainLinkMismatch, &d[MIDDLE])]), "{tamper}");
+        assert_eq!(
+            pairs(&r),
+            set([pair(Kind::ChainLinkMismatch, &d[MIDDLE])]),
+            "{tamper}"
+        );
         let f = &r.findings[0];
         assert_eq!(f.digest.as_deref(), Some(d[MIDDLE - 1].as_str()));
         assert_ne!(f.expected, f.actual);
@@ -289,7 +350,10 @@ fn wrong_previous_signature_or_hash_is_chain_link_mismatch() {
 
 #[test]
 fn chain_restart_is_a_warning_with_the_gap_it_opens() {
-    let s = make(Spec { restart_at: Some(2), ..small_spec() });
+    let s = make(Spec {
+        restart_at: Some(2),
+        ..small_spec()
+    });
     let r = s.verify();
     let d = s.digests(); // hours 0, 1, 3, 4, 5
     assert_eq!(pairs(&r), set([pair(Kind::ChainRestart, &d[2])]));
@@ -310,7 +374,11 @@ fn digest_naming_a_log_outside_the_mirror_is_refused() {
     let outside = s.dir.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     let name = s.logs(MIDDLE)[0].rsplit('/').next().unwrap().to_string();
-    std::fs::write(outside.join(&name), &s.clean.objects[&s.logs(MIDDLE)[0]].bytes).unwrap();
+    std::fs::write(
+        outside.join(&name),
+        &s.clean.objects[&s.logs(MIDDLE)[0]].bytes,
+    )
+    .unwrap();
     let r = s.verify();
     let d = s.digests();
     assert_eq!(
@@ -331,8 +399,16 @@ fn digest_naming_an_absolute_previous_key_is_refused() {
     let r = s.verify();
     let d = s.digests();
     assert!(pairs(&r).contains(&pair(Kind::DigestMalformed, &d[MIDDLE])));
-    let f = r.findings.iter().find(|f| f.kind == Kind::DigestMalformed).unwrap();
-    assert!(f.message.contains("/etc/passwd") && f.message.contains("refused"), "{}", f.message);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::DigestMalformed)
+        .unwrap();
+    assert!(
+        f.message.contains("/etc/passwd") && f.message.contains("refused"),
+        "{}",
+        f.message
+    );
 }
 
 #[cfg(unix)]
@@ -350,7 +426,11 @@ fn log_replaced_by_a_symlink_out_of_the_mirror_is_refused_not_followed() {
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     assert_eq!(r.unverified.len(), 1);
     assert_eq!(r.unverified[0].key, log);
-    assert!(r.unverified[0].cause.contains("outside the mirror"), "{}", r.unverified[0].cause);
+    assert!(
+        r.unverified[0].cause.contains("outside the mirror"),
+        "{}",
+        r.unverified[0].cause
+    );
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 
@@ -365,8 +445,16 @@ fn unreadable_log_is_unverified_never_missing() {
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
     let r = s.verify();
-    assert!(r.findings.iter().all(|f| f.kind != Kind::LogMissing), "{:#?}", r.findings);
-    assert!(r.unverified.iter().any(|u| u.key == log), "{:#?}", r.unverified);
+    assert!(
+        r.findings.iter().all(|f| f.kind != Kind::LogMissing),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.unverified.iter().any(|u| u.key == log),
+        "{:#?}",
+        r.unverified
+    );
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 
@@ -376,7 +464,13 @@ fn unreadable_metadata_sidecar_is_unverified_not_a_finding() {
     let d = s.digests()[2].clone();
     std::fs::write(s.root.join(format!("{d}.metadata.json")), b"{not json").unwrap();
     let r = s.verify();
-    assert!(r.unverified.iter().any(|u| u.key == d && u.cause.contains("metadata")), "{:#?}", r.unverified);
+    assert!(
+        r.unverified
+            .iter()
+            .any(|u| u.key == d && u.cause.contains("metadata")),
+        "{:#?}",
+        r.unverified
+    );
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 
@@ -389,7 +483,13 @@ fn escaped_slashes_and_underscored_trail_names_verify() {
         trails: vec!["org_trail_v2".into()],
         ..small_spec()
     });
-    let raw = s.bucket.objects.iter().find(|(k, _)| k.contains("CloudTrail-Digest")).unwrap().1;
+    let raw = s
+        .bucket
+        .objects
+        .iter()
+        .find(|(k, _)| k.contains("CloudTrail-Digest"))
+        .unwrap()
+        .1;
     let (content, _) = trailproof::hash::inflate_to_vec(&raw.bytes, u64::MAX).unwrap();
     assert!(String::from_utf8(content).unwrap().contains("\\/"));
     let r = s.verify();
@@ -401,14 +501,22 @@ fn escaped_slashes_and_underscored_trail_names_verify() {
 
 #[test]
 fn backfill_digest_vouches_for_the_log_its_regular_digest_missed() {
-    let s = make(Spec { backfill: true, ..small_spec() });
+    let s = make(Spec {
+        backfill: true,
+        ..small_spec()
+    });
     let r = s.verify();
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     assert_eq!(r.scopes[0].digests.valid, 7);
     assert_eq!(r.scopes[0].logs.valid, 13);
 
     // Delete the backfilled log: it is missing, and the finding names the backfill digest.
-    let backfill = s.bucket.objects.keys().find(|k| k.ends_with("_backfill.json.gz")).unwrap();
+    let backfill = s
+        .bucket
+        .objects
+        .keys()
+        .find(|k| k.ends_with("_backfill.json.gz"))
+        .unwrap();
     let log = listed(&s.bucket.objects[backfill].bytes).remove(0);
     std::fs::remove_file(s.root.join(&log)).unwrap();
     let r = s.verify();
@@ -418,7 +526,10 @@ fn backfill_digest_vouches_for_the_log_its_regular_digest_missed() {
 
 #[test]
 fn two_trails_sharing_a_log_folder_share_one_pool() {
-    let s = make(Spec { trails: vec!["a".into(), "b_c".into()], ..small_spec() });
+    let s = make(Spec {
+        trails: vec!["a".into(), "b_c".into()],
+        ..small_spec()
+    });
     let r = s.verify();
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     // Selecting one trail must not turn the other trail's logs into unlisted ones.
@@ -441,7 +552,9 @@ fn test_key_der_b64() -> String {
     use base64::Engine;
     let pem = std::fs::read_to_string(fixture("keys/TEST-ONLY-public-key.pem")).unwrap();
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     base64::engine::general_purpose::STANDARD.encode(der)
 }
 
@@ -450,8 +563,12 @@ fn key_whose_validity_does_not_cover_the_digests_is_key_expired() {
     let s = make(small_spec());
     let file = s.dir.path().join("keys.json");
     // Valid for 2020 only; the digests are from 2024.
-    std::fs::write(&file, key_list_json(&test_key_der_b64(), 1_577_836_800, 1_609_459_200)).unwrap();
-    let keys = trailproof::keys::KeyRing::load(&[file.clone()]).unwrap();
+    std::fs::write(
+        &file,
+        key_list_json(&test_key_der_b64(), 1_577_836_800, 1_609_459_200),
+    )
+    .unwrap();
+    let keys = trailproof::keys::KeyRing::load(std::slice::from_ref(&file)).unwrap();
     let r = verify_dir(&s.root, keys, |_| {});
     let kinds: std::collections::BTreeSet<Kind> = r.findings.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, [Kind::DigestKeyExpired].into_iter().collect());
@@ -459,8 +576,12 @@ fn key_whose_validity_does_not_cover_the_digests_is_key_expired() {
     assert_eq!(r.exit_code, exit::FINDINGS);
 
     // Covering 2024: valid, and the report records where the key came from.
-    std::fs::write(&file, key_list_json(&test_key_der_b64(), 1_700_000_000, 1_800_000_000)).unwrap();
-    let keys = trailproof::keys::KeyRing::load(&[file.clone()]).unwrap();
+    std::fs::write(
+        &file,
+        key_list_json(&test_key_der_b64(), 1_700_000_000, 1_800_000_000),
+    )
+    .unwrap();
+    let keys = trailproof::keys::KeyRing::load(std::slice::from_ref(&file)).unwrap();
     let r = verify_dir(&s.root, keys, |_| {});
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     assert_eq!(r.keys[0].origin, file.display().to_string());
@@ -470,11 +591,21 @@ fn key_whose_validity_does_not_cover_the_digests_is_key_expired() {
 #[test]
 fn subject_public_key_info_keys_verify_digests_that_name_them() {
     use rsa::pkcs8::EncodePublicKey;
-    let s = make(Spec { key_encoding: KeyEncoding::Spki, ..small_spec() });
-    let spki = signer().to_public_key().to_public_key_pem(Default::default()).unwrap();
+    let s = make(Spec {
+        key_encoding: KeyEncoding::Spki,
+        ..small_spec()
+    });
+    let spki = signer()
+        .to_public_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
     let file = s.dir.path().join("spki.pem");
     std::fs::write(&file, spki).unwrap();
-    let r = verify_dir(&s.root, trailproof::keys::KeyRing::load(&[file]).unwrap(), |_| {});
+    let r = verify_dir(
+        &s.root,
+        trailproof::keys::KeyRing::load(&[file]).unwrap(),
+        |_| {},
+    );
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     // The PKCS#1 file holds the same key under another fingerprint: it is not the key named.
     let r = s.verify();
@@ -505,12 +636,21 @@ fn discovery_finds_org_and_prefixed_scopes_and_filters_select_exactly() {
     let r = s.verify();
     assert_eq!(r.scopes.len(), 12);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert!(r.scopes.iter().any(|x| x.org_id.as_deref() == Some("o-exampleorg1")));
-    assert!(r.scopes.iter().any(|x| x.prefix == "custom/prefix" && x.account == "333333333333"));
+    assert!(r
+        .scopes
+        .iter()
+        .any(|x| x.org_id.as_deref() == Some("o-exampleorg1")));
+    assert!(r
+        .scopes
+        .iter()
+        .any(|x| x.prefix == "custom/prefix" && x.account == "333333333333"));
 
     let by_account = s.verify_with(|o| o.accounts = vec!["222222222222".into()]);
     assert_eq!(by_account.scopes.len(), 4);
-    assert!(by_account.scopes.iter().all(|x| x.account == "222222222222"));
+    assert!(by_account
+        .scopes
+        .iter()
+        .all(|x| x.account == "222222222222"));
 
     let by_region = s.verify_with(|o| o.regions = vec!["eu-west-1".into()]);
     assert_eq!(by_region.scopes.len(), 6);
@@ -523,7 +663,10 @@ fn discovery_finds_org_and_prefixed_scopes_and_filters_select_exactly() {
     });
     assert_eq!(by_trail.scopes.len(), 1);
     assert_eq!(
-        (by_trail.scopes[0].trail.as_str(), by_trail.scopes[0].account.as_str()),
+        (
+            by_trail.scopes[0].trail.as_str(),
+            by_trail.scopes[0].account.as_str()
+        ),
         ("data", "333333333333")
     );
     assert!(by_trail.findings.is_empty(), "{:#?}", by_trail.findings);
@@ -532,8 +675,12 @@ fn discovery_finds_org_and_prefixed_scopes_and_filters_select_exactly() {
 #[test]
 fn start_and_end_select_exactly_the_hours_asked() {
     let s = make(small_spec());
-    let start = chrono::DateTime::parse_from_rfc3339("2024-01-01T02:00:00Z").unwrap().to_utc();
-    let end = chrono::DateTime::parse_from_rfc3339("2024-01-01T04:00:00Z").unwrap().to_utc();
+    let start = chrono::DateTime::parse_from_rfc3339("2024-01-01T02:00:00Z")
+        .unwrap()
+        .to_utc();
+    let end = chrono::DateTime::parse_from_rfc3339("2024-01-01T04:00:00Z")
+        .unwrap()
+        .to_utc();
     let r = s.verify_with(|o| {
         o.start = Some(start);
         o.end = end;
@@ -547,12 +694,18 @@ fn start_and_end_select_exactly_the_hours_asked() {
 #[test]
 fn a_range_with_no_digests_is_incomplete_with_a_note() {
     let s = make(small_spec());
-    let start = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z").unwrap().to_utc();
+    let start = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
     let r = s.verify_with(|o| {
         o.start = Some(start);
         o.end = start + chrono::Duration::days(1);
     });
     assert!(r.scopes.is_empty());
     assert_eq!(r.exit_code, exit::INCOMPLETE);
-    assert!(r.notes[0].contains("no digest file was found"), "{:?}", r.notes);
+    assert!(
+        r.notes[0].contains("no digest file was found"),
+        "{:?}",
+        r.notes
+    );
 }

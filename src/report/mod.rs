@@ -165,9 +165,7 @@ impl Report {
     pub fn decide_exit_code(&self) -> i32 {
         if self.count(Severity::Error) > 0 {
             exit::FINDINGS
-        } else if !self.unverified.is_empty()
-            || self.scopes.iter().all(|s| s.digests.seen() == 0)
-        {
+        } else if !self.unverified.is_empty() || self.scopes.iter().all(|s| s.digests.seen() == 0) {
             exit::INCOMPLETE
         } else {
             exit::VERIFIED
@@ -177,14 +175,19 @@ impl Report {
     /// The verdict in one line.
     pub fn verdict(&self) -> String {
         match self.exit_code {
-            exit::VERIFIED => "VERIFIED: every object in scope is exactly what CloudTrail delivered".into(),
+            exit::VERIFIED => {
+                "VERIFIED: every object in scope is exactly what CloudTrail delivered".into()
+            }
             exit::FINDINGS => format!(
                 "TAMPERING OR LOSS: {} error finding(s){}",
                 self.count(Severity::Error),
                 if self.unverified.is_empty() {
                     String::new()
                 } else {
-                    format!(", and {} object(s) could not be checked", self.unverified.len())
+                    format!(
+                        ", and {} object(s) could not be checked",
+                        self.unverified.len()
+                    )
                 }
             ),
             _ if self.scopes.iter().all(|s| s.digests.seen() == 0) => {
@@ -211,7 +214,9 @@ impl FromStr for Format {
         match s {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
-            other => Err(format!("unknown report format {other:?} (expected text or json)")),
+            other => Err(format!(
+                "unknown report format {other:?} (expected text or json)"
+            )),
         }
     }
 }

@@ -24,7 +24,13 @@ pub fn printable(s: &str) -> String {
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "{} {} — {}", r.tool.name, r.tool.version, printable(&r.source));
+    let _ = writeln!(
+        w,
+        "{} {} — {}",
+        r.tool.name,
+        r.tool.version,
+        printable(&r.source)
+    );
     let _ = writeln!(
         w,
         "bucket {}, range {} .. {}, {} trusted key(s){}",
@@ -50,11 +56,18 @@ pub fn render_text(r: &Report) -> String {
                 name
             })
             .collect();
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(24);
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(24);
         let _ = writeln!(
             w,
-            "{:<width$}  {:>23}  {:>34}  {}",
-            "ACCOUNT / REGION / TRAIL", "DIGESTS ok/bad/miss/unv", "LOGS ok/mod/corr/miss/unl/pend/unv", "GAPS"
+            "{:<width$}  {:>23}  {:>34}  GAPS",
+            "ACCOUNT / REGION / TRAIL",
+            "DIGESTS ok/bad/miss/unv",
+            "LOGS ok/mod/corr/miss/unl/pend/unv",
         );
         for (s, name) in r.scopes.iter().zip(names) {
             let d = &s.digests;
@@ -96,13 +109,22 @@ pub fn render_text(r: &Report) -> String {
                 f.kind.as_str(),
                 printable(f.key.as_deref().unwrap_or("(key unknown)"))
             );
-            let trail = f.trail.as_deref().map(|t| format!("trail {}: ", printable(t))).unwrap_or_default();
+            let trail = f
+                .trail
+                .as_deref()
+                .map(|t| format!("trail {}: ", printable(t)))
+                .unwrap_or_default();
             let _ = writeln!(w, "            {trail}{}", printable(&f.message));
             if let Some(window) = &f.window {
                 let _ = writeln!(w, "            hours: {window}");
             }
             if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
-                let _ = writeln!(w, "            expected {}\n            actual   {}", printable(e), printable(a));
+                let _ = writeln!(
+                    w,
+                    "            expected {}\n            actual   {}",
+                    printable(e),
+                    printable(a)
+                );
             }
             for log in &f.logs {
                 let _ = writeln!(w, "            log in these hours: {}", printable(log));
@@ -121,7 +143,11 @@ pub fn render_text(r: &Report) -> String {
         let _ = writeln!(w, "Note: {}", printable(note));
     }
     let digests: usize = r.scopes.iter().map(|s| s.digests.seen()).sum();
-    let logs: usize = r.scopes.iter().map(|s| s.logs.valid + s.logs.modified + s.logs.corrupt + s.logs.missing).sum();
+    let logs: usize = r
+        .scopes
+        .iter()
+        .map(|s| s.logs.valid + s.logs.modified + s.logs.corrupt + s.logs.missing)
+        .sum();
     let _ = writeln!(
         w,
         "{} scope(s), {digests} digest(s), {logs} listed log(s): {} error(s), {} warning(s), {} info, {} unverified",

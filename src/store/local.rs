@@ -116,9 +116,8 @@ impl LocalStore {
         if let Err(e) = fs::symlink_metadata(&path) {
             return Err(io_error(key, e));
         }
-        let real = fs::canonicalize(&path).map_err(|e| {
-            StoreError::unreadable(key, format!("cannot resolve the path: {e}"))
-        })?;
+        let real = fs::canonicalize(&path)
+            .map_err(|e| StoreError::unreadable(key, format!("cannot resolve the path: {e}")))?;
         if !real.starts_with(&self.root) {
             return Err(StoreError::unreadable(
                 key,
@@ -140,9 +139,12 @@ impl LocalStore {
             Err(e) => return Err(e),
         };
         let bytes = fs::read(&path).map_err(|e| io_error(&sidecar, e))?;
-        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes)
-            .map_err(|e| {
-                StoreError::unreadable(key, format!("its metadata file {sidecar} is not a JSON object: {e}"))
+        let raw: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::unreadable(
+                    key,
+                    format!("its metadata file {sidecar} is not a JSON object: {e}"),
+                )
             })?;
         let mut metadata = BTreeMap::new();
         for (name, value) in raw {
@@ -153,7 +155,10 @@ impl LocalStore {
                 ));
             };
             let name = name.to_ascii_lowercase();
-            let name = name.strip_prefix("x-amz-meta-").unwrap_or(&name).to_string();
+            let name = name
+                .strip_prefix("x-amz-meta-")
+                .unwrap_or(&name)
+                .to_string();
             metadata.insert(name, value);
         }
         Ok(metadata)

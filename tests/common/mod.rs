@@ -55,16 +55,31 @@ pub struct Scenario {
 }
 
 pub fn make(spec: Spec) -> Scenario {
-    let clean = simulate(&Spec { tampers: Vec::new(), ..spec.clone() }, signer()).unwrap();
+    let clean = simulate(
+        &Spec {
+            tampers: Vec::new(),
+            ..spec.clone()
+        },
+        signer(),
+    )
+    .unwrap();
     let bucket = simulate(&spec, signer()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("mirror");
     write_dir(&bucket, &root).unwrap();
-    Scenario { dir, root, clean, bucket }
+    Scenario {
+        dir,
+        root,
+        clean,
+        bucket,
+    }
 }
 
 pub fn tampered(tampers: &[Tamper]) -> Scenario {
-    make(Spec { tampers: tampers.to_vec(), ..small_spec() })
+    make(Spec {
+        tampers: tampers.to_vec(),
+        ..small_spec()
+    })
 }
 
 impl Scenario {
@@ -116,7 +131,12 @@ impl Scenario {
 /// The log keys a digest object lists.
 pub fn listed(gz: &[u8]) -> Vec<String> {
     let (content, _) = trailproof::hash::inflate_to_vec(gz, u64::MAX).unwrap();
-    DigestBody::parse(&content).unwrap().logs.into_iter().map(|l| l.key).collect()
+    DigestBody::parse(&content)
+        .unwrap()
+        .logs
+        .into_iter()
+        .map(|l| l.key)
+        .collect()
 }
 
 pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options)) -> Report {
@@ -132,12 +152,18 @@ pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options))
     };
     adjust(&mut options);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(verify(&store, Arc::new(keys), options)).unwrap()
+    runtime
+        .block_on(verify(&store, Arc::new(keys), options))
+        .unwrap()
 }
 
 /// The findings as (kind, key) pairs.
 pub fn pairs(report: &Report) -> BTreeSet<(Kind, Option<String>)> {
-    report.findings.iter().map(|f| (f.kind, f.key.clone())).collect()
+    report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.key.clone()))
+        .collect()
 }
 
 pub fn pair(kind: Kind, key: &str) -> (Kind, Option<String>) {

@@ -1,0 +1,310 @@
+//! The real binary: exit codes, what goes to stdout and stderr, report files, and the bundled
+//! demo bucket.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::fixture;
+
+fn trailproof(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn demo() -> String {
+    fixture("demo-bucket").display().to_string()
+}
+
+fn pem() -> String {
+    fixture("keys/TEST-ONLY-public-key.pem")
+        .display()
+        .to_string()
+}
+
+/// The arguments that made `fixtures/demo-bucket` (also in README.md).
+const DEMO_ARGS: &[&str] = &[
+    "--account",
+    "111111111111",
+    "--account",
+    "o-exampleorg1/222222222222",
+    "--account",
+    "central-logs/333333333333",
+    "--region",
+    "us-east-1",
+    "--region",
+    "eu-west-1",
+    "--trail",
+    "management",
+    "--trail",
+    "data_events",
+    "--hours",
+    "6",
+    "--logs-per-hour",
+    "2",
+    "--log-bytes",
+    "3000",
+    "--backfill",
+    "--restart-at",
+    "3",
+    "--escape-slashes",
+];
+
+fn simulate(dir: &Path, extra: &[&str]) {
+    let key = fixture("keys/TEST-ONLY-signing-key.pem");
+    let mut args = vec![
+        "simulate",
+        dir.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = trailproof(&args);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+}
+
+fn files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn demo_bucket_verifies_with_exit_0_and_a_per_scope_summary() {
+    let out = trailproof(&["verify", &demo(), "--public-keys", &pem()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    assert!(
+        stdout.contains("12 scope(s), 72 digest(s), 143 listed log(s): 0 error(s), 1 warning(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("o-exampleorg1/222222222222 eu-west-1 data_events"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("central-logs/ 333333333333 us-east-1 management"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("chain_restart"), "{stdout}");
+    assert!(stdout
+        .trim_end()
+        .ends_with("VERIFIED: every object in scope is exactly what CloudTrail delivered"));
+}
+
+#[test]
+fn demo_bucket_is_small_and_regenerates_byte_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("demo-bucket");
+    simulate(&again, DEMO_ARGS);
+    let (want, got) = (files(&fixture("demo-bucket")), files(&again));
+    assert_eq!(want.len(), got.len());
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w.0, g.0);
+        assert!(w.1 == g.1, "{} differs", w.0.display());
+    }
+    let size: usize = want.iter().map(|(_, b)| b.len()).sum();
+    assert!(size < 1_000_000, "{size} bytes");
+}
+
+#[test]
+fn json_on_stdout_is_the_whole_report_and_report_files_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json_path, text_path) = (dir.path().join("r.json"), dir.path().join("r.txt"));
+    let out = trailproof(&[
+        "verify",
+        &demo(),
+        "--public-keys",
+        &fixture("keys/TEST-ONLY-list-public-keys.json")
+            .display()
+            .to_string(),
+        "--format",
+        "json",
+        "--report",
+        &format!("json={}", json_path.display()),
+        "--report",
+        &format!("text={}", text_path.display()),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["bucket"], "demo-bucket");
+    assert_eq!(report["scopes"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        report["keys"][0]["fingerprint"],
+        "450056d9d94e6b7945e0a681a9df2614"
+    );
+    assert_eq!(report["findings"][0]["kind"], "chain_restart");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(file["scopes"], report["scopes"]);
+    assert!(std::fs::read_to_string(&text_path)
+        .unwrap()
+        .contains("VERIFIED"));
+}
+
+#[test]
+fn tampering_exits_1_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("b");
+    simulate(
+        &bucket,
+        &["--tamper", "log-modified", "--tamper", "digest-deleted"],
+    );
+    for format in ["text", "json"] {
+        let out = trailproof(&[
+            "verify",
+            bucket.to_str().unwrap(),
+            "--public-keys",
+            &pem(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(code(&out), 1, "{format}");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("digest_missing") && stdout.contains("log_unlisted"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn fatal_problems_exit_2_with_the_cause_on_stderr_and_nothing_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(
+        &junk,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["verify".into(), demo()], "no trusted public keys"),
+        (
+            vec![
+                "verify".into(),
+                demo(),
+                "--public-keys".into(),
+                junk.display().to_string(),
+            ],
+            "junk.pem",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "/nonexistent/mirror".into(),
+                "--public-keys".into(),
+                pem(),
+            ],
+            "/nonexistent/mirror",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "s3://bucket".into(),
+                "--public-keys".into(),
+                pem(),
+            ],
+            "s3://bucket",
+        ),
+        (
+            vec![
+                "verify".into(),
+                demo(),
+                "--public-keys".into(),
+                pem(),
+                "--start".into(),
+                "2024-02-01".into(),
+                "--end".into(),
+                "2024-01-01T00:00:00Z".into(),
+            ],
+            "the start must come first",
+        ),
+        (
+            vec![
+                "verify".into(),
+                demo(),
+                "--start".into(),
+                "yesterday".into(),
+            ],
+            "not a time",
+        ),
+        (
+            vec!["verify".into(), demo(), "--no-such-flag".into()],
+            "--no-such-flag",
+        ),
+    ];
+    for (args, says) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = trailproof(&args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_range_with_nothing_in_it_exits_2_and_says_so() {
+    let out = trailproof(&[
+        "verify",
+        &demo(),
+        "--public-keys",
+        &pem(),
+        "--start",
+        "2030-01-01",
+        "--end",
+        "2030-01-02",
+    ]);
+    assert_eq!(code(&out), 2);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("nothing to verify") && stdout.contains("INCOMPLETE"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn simulate_refuses_a_folder_that_is_not_empty() {
+    let out = trailproof(&[
+        "simulate",
+        &demo(),
+        "--signing-key",
+        &fixture("keys/TEST-ONLY-signing-key.pem")
+            .display()
+            .to_string(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("not empty"));
+}

@@ -137,6 +137,11 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "PEM")]
     pub signing_key: PathBuf,
 
+    /// Also write the signing key's public half here, as saved ListPublicKeys JSON valid for
+    /// the simulated period: the file to pass to `verify --public-keys`.
+    #[arg(long, value_name = "PATH")]
+    pub public_keys_out: Option<PathBuf>,
+
     /// The bucket name written into digests. Default: the folder's name.
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,

@@ -134,8 +134,15 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
         tampers: args.tampers,
         seed: args.seed,
     };
+    if spec.tampers.contains(&simulate::Tamper::KeyExpired) && args.public_keys_out.is_none() {
+        return Err("--tamper key-expired damages the key file: give --public-keys-out".into());
+    }
     let bucket = simulate::simulate(&spec, &signer).map_err(|e| e.to_string())?;
     simulate::write_dir(&bucket, &args.dir).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.public_keys_out {
+        std::fs::write(path, &bucket.public_keys)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     eprintln!(
         "trailproof: wrote {} objects for bucket {} into {}",
         bucket.objects.len(),

@@ -126,6 +126,7 @@ tampers! {
     ChainLinkHash = "chain-link-hash": "sign a digest whose previousDigestHashValue is wrong",
     DigestLogKeyEscape = "digest-log-key-escape": "sign a digest that lists a log key with `..`",
     DigestPreviousKeyEscape = "digest-previous-key-escape": "sign a digest whose previous key is absolute",
+    KeyExpired = "key-expired": "end the key's validity (in --public-keys-out) before the middle digest",
 }
 
 impl FromStr for Tamper {
@@ -218,6 +219,9 @@ pub struct Bucket {
     pub name: String,
     pub objects: BTreeMap<String, SimObject>,
     pub as_of: Timestamp,
+    /// The signing key's public half as saved `ListPublicKeys` output, valid for the whole
+    /// simulated period (or, with `key-expired`, ending before the middle digest).
+    pub public_keys: String,
 }
 
 /// Small deterministic generator (SplitMix64): content needs variety, not secrecy.
@@ -365,6 +369,7 @@ pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError>
             name: spec.bucket.clone(),
             objects: BTreeMap::new(),
             as_of: spec.start,
+            public_keys: String::new(),
         },
         digests: Vec::new(),
         logs: Vec::new(),
@@ -391,6 +396,15 @@ pub fn simulate(spec: &Spec, signer: &RsaPrivateKey) -> Result<Bucket, SimError>
     }
     maker.bucket.as_of = maker.last_end + Duration::minutes(30);
     maker.post_sign()?;
+    let valid_to = if spec.tampers.contains(&Tamper::KeyExpired) {
+        // Digest end times sit less than 30 minutes past the hour; with the 2-hour tolerance the
+        // digests up to the middle hour stay valid and the rest are expired.
+        spec.start + Duration::hours(maker.middle() as i64) + Duration::minutes(30)
+            - Duration::hours(2)
+    } else {
+        maker.bucket.as_of + Duration::days(30)
+    };
+    maker.bucket.public_keys = public_keys_json(&der, spec.start - Duration::days(30), valid_to);
     Ok(maker.bucket)
 }
 
@@ -714,7 +728,8 @@ impl Maker<'_> {
                 | Tamper::ChainLinkSignature
                 | Tamper::ChainLinkHash
                 | Tamper::DigestLogKeyEscape
-                | Tamper::DigestPreviousKeyEscape => {}
+                | Tamper::DigestPreviousKeyEscape
+                | Tamper::KeyExpired => {}
             }
         }
         Ok(())
@@ -746,6 +761,21 @@ impl Maker<'_> {
         let value: serde_json::Value = serde_json::from_slice(&content).expect("own json");
         o.bytes = gzip(edit(&value).as_bytes());
     }
+}
+
+/// `ListPublicKeys` output for one key (`der`, the encoding the digests name), as the AWS CLI
+/// saves it.
+fn public_keys_json(der: &[u8], from: Timestamp, to: Timestamp) -> String {
+    use base64::Engine;
+    let doc = serde_json::json!({
+        "PublicKeyList": [{
+            "Value": base64::engine::general_purpose::STANDARD.encode(der),
+            "ValidityStartTime": from.timestamp(),
+            "ValidityEndTime": to.timestamp(),
+            "Fingerprint": fingerprint(der),
+        }]
+    });
+    serde_json::to_string_pretty(&doc).expect("keys JSON") + "\n"
 }
 
 fn minute(t: Timestamp) -> Timestamp {

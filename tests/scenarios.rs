@@ -709,3 +709,30 @@ fn a_range_with_no_digests_is_incomplete_with_a_note() {
         r.notes
     );
 }
+
+#[test]
+fn key_expired_tamper_ends_the_keys_validity_before_the_middle_digest() {
+    let s = tampered(&[Tamper::KeyExpired]);
+    let file = s.dir.path().join("keys.json");
+    std::fs::write(&file, &s.bucket.public_keys).unwrap();
+    let keys = trailproof::keys::KeyRing::load(&[file]).unwrap();
+    let r = verify_dir(&s.root, keys, |_| {});
+    let d = s.digests();
+    let want: std::collections::BTreeSet<_> = d[MIDDLE..]
+        .iter()
+        .map(|k| pair(Kind::DigestKeyExpired, k))
+        .collect();
+    assert_eq!(pairs(&r), want);
+    assert_eq!(r.exit_code, exit::FINDINGS);
+
+    // Undamaged, the same file verifies everything.
+    let s = make(small_spec());
+    let file = s.dir.path().join("keys.json");
+    std::fs::write(&file, &s.bucket.public_keys).unwrap();
+    let r = verify_dir(
+        &s.root,
+        trailproof::keys::KeyRing::load(&[file]).unwrap(),
+        |_| {},
+    );
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}

@@ -17,10 +17,14 @@ Exit codes:
      found in scope) or could not run (usage, keys, source)
 
 Examples:
-  Investigator, offline evidence copy:
-    trailproof verify ./evidence --public-keys keys.json --start 2024-03-01 --end 2024-03-07
-  Compliance job, JSON for the archive and text for the log:
-    trailproof verify ./mirror --public-keys keys/ --report json=report.json -q
+  Compliance job, the whole organization's log bucket, JSON for the archive:
+    trailproof verify s3://org-log-archive --start 2024-03-01 --report json=report.json -q
+  Auditor, a client's organization log archive through the role granted to you:
+    trailproof verify s3://org-log-archive --role-arn arn:aws:iam::111122223333:role/LogReader \\
+        --external-id 7f3c-audit --start 2024-03-01 --report json=report.json
+  Evidence copy, then verify it offline (no network calls):
+    trailproof acquire s3://org-log-archive ./evidence --start 2024-03-01 --end 2024-03-07
+    trailproof verify ./evidence
   CI, against the bundled demo bucket:
     trailproof verify fixtures/demo-bucket --public-keys fixtures/keys/TEST-ONLY-public-key.pem";
 
@@ -38,8 +42,75 @@ pub enum Command {
     /// Verify every digest chain and log file under a source, for every account, region and
     /// trail found there.
     Verify(VerifyArgs),
-    /// Write a signed, CloudTrail-shaped bucket into a folder, optionally damaged on purpose.
+    /// Make an evidence copy of a bucket for offline verification: digests with their
+    /// metadata, logs, CloudTrail's public keys, and a manifest. Resumes when interrupted.
+    Acquire(AcquireArgs),
+    /// CloudTrail's public keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write a signed, CloudTrail-shaped bucket into a folder or an S3 bucket, optionally
+    /// damaged on purpose.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Fetch the keys with ListPublicKeys and print them as JSON, for `--public-keys` in
+    /// offline and air-gapped runs.
+    Fetch(KeysFetchArgs),
+}
+
+/// How to reach AWS (S3 sources, acquire, keys fetch). Credentials come from the SDK's default
+/// chain: environment, shared config and credentials files, SSO, instance or task role.
+#[derive(Debug, Default, Args)]
+pub struct AwsArgs {
+    /// The named profile to use from the shared AWS config and credentials files.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (MinIO, LocalStack, SeaweedFS, a fixture server),
+    /// with path-style bucket addressing.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Assume this role first: the cross-account reader role a log-bucket owner grants an
+    /// auditor or vendor.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// The external ID the role's trust policy requires.
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    pub external_id: Option<String>,
+
+    /// The session name for the assumed role (shows in the bucket owner's CloudTrail).
+    #[arg(long, value_name = "NAME", requires = "role_arn")]
+    pub role_session_name: Option<String>,
+}
+
+/// Which scopes and hours.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only this account (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Only this source region (repeatable).
+    #[arg(long = "region", value_name = "NAME")]
+    pub regions: Vec<String>,
+
+    /// Only this trail (repeatable). Other trails delivering into the same log folders are
+    /// still read, so that their logs are not mistaken for unlisted ones.
+    #[arg(long = "trail", value_name = "NAME")]
+    pub trails: Vec<String>,
+
+    /// Start of the range: RFC 3339 (2024-01-01T00:00:00Z) or a date. Default: all history.
+    #[arg(long, visible_alias = "start-time", value_name = "TIME", value_parser = start_time)]
+    pub start: Option<Timestamp>,
+
+    /// End of the range: RFC 3339, or a date (its whole day). Default: now, or for a copy
+    /// made by `acquire`, the time it was made.
+    #[arg(long, visible_alias = "end-time", value_name = "TIME", value_parser = end_time)]
+    pub end: Option<Timestamp>,
 }
 
 fn start_time(s: &str) -> Result<Timestamp, String> {
@@ -62,34 +133,16 @@ fn report_target(s: &str) -> Result<(Format, PathBuf), String> {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A folder that mirrors a bucket (folder = bucket root; each digest's S3 metadata beside
-    /// it as <key>.metadata.json).
+    /// `s3://bucket[/prefix]`, or a folder that mirrors a bucket (folder = bucket root; each
+    /// digest's S3 metadata beside it as <key>.metadata.json), such as one made by `acquire`.
     pub source: String,
 
-    /// Only this account (repeatable).
-    #[arg(long = "account", value_name = "ID")]
-    pub accounts: Vec<String>,
-
-    /// Only this source region (repeatable).
-    #[arg(long = "region", value_name = "NAME")]
-    pub regions: Vec<String>,
-
-    /// Only this trail (repeatable). Other trails delivering into the same log folders are
-    /// still read, so that their logs are not mistaken for unlisted ones.
-    #[arg(long = "trail", value_name = "NAME")]
-    pub trails: Vec<String>,
-
-    /// Start of the range: RFC 3339 (2024-01-01T00:00:00Z) or a date. Default: all history.
-    #[arg(long, visible_alias = "start-time", value_name = "TIME", value_parser = start_time)]
-    pub start: Option<Timestamp>,
-
-    /// End of the range: RFC 3339, or a date (its whole day). Default: now, or for a mirror
-    /// with a manifest, the time it was made.
-    #[arg(long, visible_alias = "end-time", value_name = "TIME", value_parser = end_time)]
-    pub end: Option<Timestamp>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
 
     /// Trusted public keys: saved ListPublicKeys JSON, PEM, DER, or a folder of them
-    /// (repeatable). Keys are never taken from the source.
+    /// (repeatable). Default: for S3, CloudTrail's ListPublicKeys in each source region; for a
+    /// copy made by `acquire`, the keys saved with it. Keys are never taken from the bucket.
     #[arg(long = "public-keys", value_name = "PATH")]
     pub public_keys: Vec<PathBuf>,
 
@@ -125,12 +178,53 @@ pub struct VerifyArgs {
     /// Print no progress on standard error.
     #[arg(long)]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AcquireArgs {
+    /// The bucket to copy: `s3://bucket[/prefix]`.
+    pub source: String,
+
+    /// The folder to copy into (created; must be empty, or hold an interrupted copy).
+    pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// How many objects are read at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub jobs: u16,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysFetchArgs {
+    /// A region to fetch keys for (repeatable). Default: the SDK's region.
+    #[arg(long = "region", value_name = "NAME")]
+    pub regions: Vec<String>,
+
+    /// Keys valid at any time from here. Default: 90 days before the end.
+    #[arg(long, visible_alias = "start-time", value_name = "TIME", value_parser = start_time)]
+    pub start: Option<Timestamp>,
+
+    /// Keys valid at any time up to here. Default: now.
+    #[arg(long, visible_alias = "end-time", value_name = "TIME", value_parser = end_time)]
+    pub end: Option<Timestamp>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// The folder to write (created; must be empty).
-    pub dir: PathBuf,
+    /// The folder to write (created; must be empty), or `s3://bucket[/prefix]` to upload to
+    /// (the bucket is created if needed).
+    pub target: String,
 
     /// The PEM private key (PKCS#1 or PKCS#8) that signs the digests. For tests and drills
     /// only: never a key anyone trusts for real logs.
@@ -197,6 +291,9 @@ pub struct SimulateArgs {
     /// Seed for the generated content.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 fn tamper(s: &str) -> Result<Tamper, String> {
@@ -246,6 +343,9 @@ mod tests {
         let Command::Verify(v) = cli.command else {
             panic!()
         };
-        assert_eq!(v.end.unwrap() - v.start.unwrap(), chrono::Duration::days(1));
+        assert_eq!(
+            v.filters.end.unwrap() - v.filters.start.unwrap(),
+            chrono::Duration::days(1)
+        );
     }
 }

@@ -220,7 +220,7 @@ impl fmt::Display for Finding {
 
 /// An object that could not be checked, and why. Never a finding: "could not read" is not
 /// "missing".
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Unverified {
     pub key: String,
     pub cause: String,

@@ -26,6 +26,8 @@ pub const VALIDITY_TOLERANCE: chrono::Duration = chrono::Duration::hours(2);
 #[derive(Clone, Debug)]
 pub struct TrustedKey {
     pub fingerprint: String,
+    /// The DER bytes exactly as delivered.
+    pub der: Vec<u8>,
     pub key: RsaPublicKey,
     /// The region whose `ListPublicKeys` returned it; `None` trusts it in every region.
     pub region: Option<String>,
@@ -194,14 +196,56 @@ pub fn parse_key_file(bytes: &[u8], origin: &str) -> Result<Vec<TrustedKey>, Str
 }
 
 fn plain_key(der: &[u8], origin: &str) -> Result<TrustedKey, String> {
+    trusted_key(der.to_vec(), None, None, None, None, origin)
+}
+
+/// A trusted key from DER bytes as delivered; a stated fingerprint must match them.
+pub fn trusted_key(
+    der: Vec<u8>,
+    region: Option<&str>,
+    valid_from: Option<Timestamp>,
+    valid_to: Option<Timestamp>,
+    stated_fingerprint: Option<&str>,
+    origin: &str,
+) -> Result<TrustedKey, String> {
+    let fp = fingerprint(&der);
+    if let Some(stated) = stated_fingerprint {
+        if !stated.eq_ignore_ascii_case(&fp) {
+            return Err(format!(
+                "stated Fingerprint {stated} disagrees with the MD5 of the key bytes, {fp}"
+            ));
+        }
+    }
     Ok(TrustedKey {
-        fingerprint: fingerprint(der),
-        key: parse_der(der)?,
-        region: None,
-        valid_from: None,
-        valid_to: None,
+        fingerprint: fp,
+        key: parse_der(&der)?,
+        der,
+        region: region.map(str::to_string),
+        valid_from,
+        valid_to,
         origin: origin.to_string(),
     })
+}
+
+/// Saved `ListPublicKeys` output for `keys`, with each key's region: what `keys fetch` prints
+/// and `--public-keys` reads back.
+pub fn to_list_public_keys_json(keys: &[TrustedKey]) -> String {
+    let list: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "Value": base64::engine::general_purpose::STANDARD.encode(&k.der),
+                "ValidityStartTime": k.valid_from.map(|t| t.timestamp()),
+                "ValidityEndTime": k.valid_to.map(|t| t.timestamp()),
+                "Fingerprint": k.fingerprint,
+                "Region": k.region,
+            })
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&serde_json::json!({ "PublicKeyList": list }))
+        .expect("keys JSON");
+    out.push('\n');
+    out
 }
 
 fn parse_pem(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
@@ -257,17 +301,13 @@ fn parse_json(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| at("no Value".into()))?;
         let der = decode_value(value).map_err(at)?;
-        let fp = fingerprint(&der);
-        if let Some(stated) = field(entry, &["Fingerprint", "fingerprint"]) {
-            let stated = stated
-                .as_str()
-                .ok_or_else(|| at("Fingerprint is not a string".into()))?;
-            if !stated.eq_ignore_ascii_case(&fp) {
-                return Err(at(format!(
-                    "stated Fingerprint {stated} disagrees with the MD5 of the key bytes, {fp}"
-                )));
-            }
-        }
+        let stated = match field(entry, &["Fingerprint", "fingerprint"]) {
+            Some(v) => Some(
+                v.as_str()
+                    .ok_or_else(|| at("Fingerprint is not a string".into()))?,
+            ),
+            None => None,
+        };
         let time = |names: &[&str]| -> Result<Option<Timestamp>, String> {
             field(entry, names)
                 .map(|v| parse_json_time(v).map_err(|e| at(format!("{}: {e}", names[0]))))
@@ -276,14 +316,17 @@ fn parse_json(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
         let region = field(entry, &["Region", "region"])
             .and_then(Value::as_str)
             .or(file_region);
-        keys.push(TrustedKey {
-            fingerprint: fp,
-            key: parse_der(&der).map_err(at)?,
-            region: region.map(str::to_string),
-            valid_from: time(&["ValidityStartTime", "validityStartTime"])?,
-            valid_to: time(&["ValidityEndTime", "validityEndTime"])?,
-            origin: origin.to_string(),
-        });
+        keys.push(
+            trusted_key(
+                der,
+                region,
+                time(&["ValidityStartTime", "validityStartTime"])?,
+                time(&["ValidityEndTime", "validityEndTime"])?,
+                stated,
+                origin,
+            )
+            .map_err(at)?,
+        );
     }
     if keys.is_empty() {
         return Err("PublicKeyList is empty".into());
@@ -291,22 +334,28 @@ fn parse_json(text: &str, origin: &str) -> Result<Vec<TrustedKey>, String> {
     Ok(keys)
 }
 
-/// `Value` is base64 of the DER; some tools have base64-encoded it a second time. Decode again
-/// only when the first decode is not DER (`0x30`) and is itself base64 text.
+fn base64_text(s: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    let clean: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(clean)
+}
+
+/// `Value` is base64 of the DER; some tools have base64-encoded it a second time.
 fn decode_value(value: &str) -> Result<Vec<u8>, String> {
-    let b64 = |s: &[u8]| {
-        let clean: Vec<u8> = s
-            .iter()
-            .copied()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        base64::engine::general_purpose::STANDARD.decode(clean)
-    };
-    let once = b64(value.as_bytes()).map_err(|e| format!("Value is not base64: {e}"))?;
-    if once.first() == Some(&0x30) {
-        return Ok(once);
+    let once = base64_text(value.as_bytes()).map_err(|e| format!("Value is not base64: {e}"))?;
+    der_from_value(once)
+}
+
+/// Key bytes as decoded once: DER (`0x30`) as they are, or, when they are themselves base64
+/// text, decoded again.
+pub fn der_from_value(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    if bytes.first() == Some(&0x30) {
+        return Ok(bytes);
     }
-    match b64(&once) {
+    match base64_text(&bytes) {
         Ok(twice) if twice.first() == Some(&0x30) => Ok(twice),
         _ => Err("Value does not decode to DER (neither once nor twice base64)".into()),
     }
@@ -423,6 +472,7 @@ mod tests {
         let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap();
         let ring = KeyRing::new(vec![TrustedKey {
             fingerprint: "ab".into(),
+            der: vec![],
             key,
             region: Some("us-east-1".into()),
             valid_from: Some(t(100_000)),

@@ -9,6 +9,8 @@
 //! entry point; [`simulate`] makes signed, optionally damaged buckets for tests and drills.
 #![forbid(unsafe_code)]
 
+pub mod acquire;
+pub mod aws;
 pub mod chain;
 pub mod digest;
 pub mod finding;

@@ -10,19 +10,34 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use cli::{Cli, Command, SimulateArgs, VerifyArgs};
-use trailproof::keys::KeyRing;
-use trailproof::report::{self, exit};
-use trailproof::simulate::{self, AccountSpec, Spec};
-use trailproof::store::{LocalStore, Store};
+use cli::{
+    AcquireArgs, AwsArgs, Cli, Command, FilterArgs, KeysCommand, KeysFetchArgs, SimulateArgs,
+    VerifyArgs,
+};
+use trailproof::aws::{AwsOptions, Session};
+use trailproof::keys::{self, KeyRing};
+use trailproof::report::{self, exit, Report};
+use trailproof::simulate::{self, Spec};
+use trailproof::store::LocalStore;
 use trailproof::verify::{self, Options};
+use trailproof::Timestamp;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Verify(args) => run_verify(args),
-        Command::Simulate(args) => run_simulate(args),
-    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match cli.command {
+                    Command::Verify(args) => run_verify(args).await,
+                    Command::Acquire(args) => run_acquire(args).await,
+                    Command::Keys(KeysCommand::Fetch(args)) => run_keys_fetch(args).await,
+                    Command::Simulate(args) => run_simulate(args).await,
+                }
+            })
+        });
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(message) => {
@@ -32,62 +47,184 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_verify(args: VerifyArgs) -> Result<i32, String> {
-    if args.source.starts_with("s3://") {
-        return Err(format!(
-            "{}: this build reads local mirrors only; copy the bucket to a folder (keys as paths, each digest's metadata beside it as <key>.metadata.json) and verify that",
-            args.source
-        ));
-    }
-    if args.public_keys.is_empty() {
-        return Err(
-            "no trusted public keys: pass --public-keys with saved ListPublicKeys output, PEM or DER files (keys are never taken from the source)".into(),
-        );
-    }
-    let keys = KeyRing::load(&args.public_keys).map_err(|e| e.to_string())?;
-    let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
-        .map_err(|e| e.to_string())?;
-    let end = args
-        .end
-        .or_else(|| store.manifest().and_then(|m| m.acquired_at))
-        .unwrap_or_else(chrono::Utc::now);
-    let options = Options {
-        start: args.start,
+/// `s3://bucket[/prefix]` → (bucket, prefix).
+fn s3_url(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((bucket, prefix))
+}
+
+async fn session(aws: &AwsArgs) -> Session {
+    Session::connect(&AwsOptions {
+        profile: aws.profile.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        role_arn: aws.role_arn.clone(),
+        external_id: aws.external_id.clone(),
+        session_name: aws.role_session_name.clone(),
+        ..AwsOptions::default()
+    })
+    .await
+}
+
+fn options(filters: FilterArgs, end: Timestamp, jobs: u16, strict: bool) -> Options {
+    Options {
+        start: filters.start,
         end,
-        accounts: args.accounts,
-        regions: args.regions,
-        trails: args.trails,
-        jobs: args.jobs as usize,
-        strict: args.strict,
-    };
-    if args.verbose > 0 && !args.quiet {
-        eprintln!(
-            "trailproof: verifying {} (bucket {}) with {} trusted key(s)",
-            trailproof::report::text::printable(&args.source),
-            store.bucket(),
-            keys.infos().len()
-        );
+        accounts: filters.accounts,
+        regions: filters.regions,
+        trails: filters.trails,
+        jobs: jobs as usize,
+        strict,
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let report = runtime
-        .block_on(verify::verify(&store, Arc::new(keys), options))
-        .map_err(|e| e.to_string())?;
-    for (format, path) in &args.reports {
-        std::fs::write(path, report::render(&report, *format)).map_err(|e| {
+}
+
+async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
+    let given = if args.public_keys.is_empty() {
+        None
+    } else {
+        Some(KeyRing::load(&args.public_keys).map_err(|e| e.to_string())?)
+    };
+    let report = match s3_url(&args.source) {
+        Some((bucket, prefix)) => {
+            if bucket.is_empty() {
+                return Err(format!("{}: no bucket name", args.source));
+            }
+            let session = session(&args.aws).await;
+            let store = session
+                .s3_store(bucket, prefix)
+                .await
+                .map_err(|e| e.to_string())?;
+            let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
+            let opts = options(args.filters, end, args.jobs, args.strict);
+            let plan = verify::plan(&store, &opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            let keys = match given {
+                Some(keys) => keys,
+                None => {
+                    let mut found = Vec::new();
+                    for (region, start, end) in plan.key_ranges(&opts) {
+                        found.extend(
+                            session
+                                .fetch_keys(&region, start, end)
+                                .await
+                                .map_err(|e| format!("{e} (or pass --public-keys)"))?,
+                        );
+                    }
+                    KeyRing::new(found)
+                }
+            };
+            verify::execute(&store, plan, Arc::new(keys), opts).await
+        }
+        None => {
+            let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
+                .map_err(|e| e.to_string())?;
+            let keys = match (given, store.saved_keys()) {
+                (Some(keys), _) => keys,
+                (None, Some(saved)) => KeyRing::load(&[saved]).map_err(|e| e.to_string())?,
+                (None, None) => {
+                    return Err(
+                        "no trusted public keys: pass --public-keys with saved ListPublicKeys output, PEM or DER files (keys are never taken from the bucket)".into(),
+                    )
+                }
+            };
+            let end = args
+                .filters
+                .end
+                .or_else(|| store.manifest().and_then(|m| m.acquired_at))
+                .unwrap_or_else(chrono::Utc::now);
+            let opts = options(args.filters, end, args.jobs, args.strict);
+            verify::verify(&store, Arc::new(keys), opts)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    };
+    write_reports(&report, &args.reports, args.format)?;
+    Ok(report.exit_code)
+}
+
+fn write_reports(
+    report: &Report,
+    files: &[(report::Format, std::path::PathBuf)],
+    stdout: report::Format,
+) -> Result<(), String> {
+    for (format, path) in files {
+        std::fs::write(path, report::render(report, *format)).map_err(|e| {
             format!(
                 "cannot write the {format} report to {}: {e}",
                 path.display()
             )
         })?;
     }
-    print!("{}", report::render(&report, args.format));
-    Ok(report.exit_code)
+    print!("{}", report::render(report, stdout));
+    Ok(())
 }
 
-fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
+async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
+    let (bucket, prefix) = s3_url(&args.source)
+        .filter(|(b, _)| !b.is_empty())
+        .ok_or_else(|| format!("{}: acquire copies from s3://bucket[/prefix]", args.source))?;
+    let session = session(&args.aws).await;
+    let store = session
+        .s3_store(bucket, prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
+    let opts = options(args.filters, end, args.jobs, false);
+    let summary = trailproof::acquire::acquire(&session, &store, &args.dir, opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "trailproof: copied {} objects ({} bytes{}) and {} public key(s) into {}",
+        summary.copied,
+        summary.bytes,
+        if summary.resumed > 0 {
+            format!(", {} kept from the interrupted copy", summary.resumed)
+        } else {
+            String::new()
+        },
+        summary.keys,
+        args.dir.display()
+    );
+    for note in &summary.notes {
+        eprintln!("trailproof: note: {note}");
+    }
+    for u in &summary.unreadable {
+        eprintln!("trailproof: not copied: {}: {}", u.key, u.cause);
+    }
+    Ok(if summary.unreadable.is_empty() {
+        exit::VERIFIED
+    } else {
+        exit::INCOMPLETE
+    })
+}
+
+async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {
+    let session = session(&args.aws).await;
+    let end = args.end.unwrap_or_else(chrono::Utc::now);
+    let start = args.start.unwrap_or(end - chrono::Duration::days(90));
+    if start >= end {
+        return Err("--start must come before --end".into());
+    }
+    let regions = if args.regions.is_empty() {
+        vec![session.region()]
+    } else {
+        args.regions
+    };
+    let mut found = Vec::new();
+    for region in &regions {
+        found.extend(
+            session
+                .fetch_keys(region, start, end)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    print!("{}", keys::to_list_public_keys_json(&found));
+    Ok(exit::VERIFIED)
+}
+
+async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
     let pem = std::fs::read_to_string(&args.signing_key).map_err(|e| {
         format!(
             "cannot read the signing key {}: {e}",
@@ -108,19 +245,33 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
     };
     let defaults = Spec::default();
     let or_default = |v: Vec<String>, d: Vec<String>| if v.is_empty() { d } else { v };
-    let bucket = args.bucket.clone().unwrap_or_else(|| {
-        args.dir
+    let s3 = s3_url(&args.target).map(|(b, p)| (b.to_string(), p.trim_matches('/').to_string()));
+    let bucket = match (&args.bucket, &s3) {
+        (Some(b), _) => b.clone(),
+        (None, Some((b, _))) => b.clone(),
+        (None, None) => Path::new(&args.target)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or(defaults.bucket.clone())
-    });
+            .unwrap_or(defaults.bucket.clone()),
+    };
+    let mut accounts = if args.accounts.is_empty() {
+        defaults.accounts.clone()
+    } else {
+        args.accounts
+    };
+    if let Some((_, prefix)) = &s3 {
+        // Under s3://bucket/prefix, every account's trail delivers below the prefix.
+        for a in accounts.iter_mut().filter(|_| !prefix.is_empty()) {
+            a.prefix = if a.prefix.is_empty() {
+                prefix.clone()
+            } else {
+                format!("{prefix}/{}", a.prefix)
+            };
+        }
+    }
     let spec = Spec {
         bucket,
-        accounts: if args.accounts.is_empty() {
-            defaults.accounts.clone()
-        } else {
-            args.accounts.into_iter().collect::<Vec<AccountSpec>>()
-        },
+        accounts,
         regions: or_default(args.regions, defaults.regions.clone()),
         trails: or_default(args.trails, defaults.trails.clone()),
         start: args.start,
@@ -137,17 +288,26 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
     if spec.tampers.contains(&simulate::Tamper::KeyExpired) && args.public_keys_out.is_none() {
         return Err("--tamper key-expired damages the key file: give --public-keys-out".into());
     }
-    let bucket = simulate::simulate(&spec, &signer).map_err(|e| e.to_string())?;
-    simulate::write_dir(&bucket, &args.dir).map_err(|e| e.to_string())?;
+    let made = simulate::simulate(&spec, &signer).map_err(|e| e.to_string())?;
+    match &s3 {
+        Some((bucket, _)) => {
+            session(&args.aws)
+                .await
+                .upload(bucket, &made.objects, 32)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        None => simulate::write_dir(&made, Path::new(&args.target)).map_err(|e| e.to_string())?,
+    }
     if let Some(path) = &args.public_keys_out {
-        std::fs::write(path, &bucket.public_keys)
+        std::fs::write(path, &made.public_keys)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     eprintln!(
-        "trailproof: wrote {} objects for bucket {} into {}",
-        bucket.objects.len(),
-        bucket.name,
-        args.dir.display()
+        "trailproof: wrote {} objects for bucket {} to {}",
+        made.objects.len(),
+        made.name,
+        args.target
     );
     Ok(exit::VERIFIED)
 }

@@ -910,6 +910,7 @@ pub fn write_dir(bucket: &Bucket, dir: &Path) -> Result<(), SimError> {
             env!("CARGO_PKG_NAME"),
             env!("CARGO_PKG_VERSION")
         ),
+        ..Manifest::default()
     };
     let path = dir.join(MANIFEST);
     let json = serde_json::to_string_pretty(&manifest).expect("manifest JSON") + "\n";

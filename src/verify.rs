@@ -67,7 +67,7 @@ async fn on_cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
 }
 
 /// Maps `items` through `f` with at most `jobs` in flight, keeping the input order.
-async fn bounded<I, T, F, Fut>(jobs: usize, items: I, f: F) -> Vec<T>
+pub async fn bounded<I, T, F, Fut>(jobs: usize, items: I, f: F) -> Vec<T>
 where
     I: IntoIterator,
     F: FnMut(I::Item) -> Fut,
@@ -83,11 +83,61 @@ where
 /// Everything the run has learnt so far; turned into the report at the end.
 struct Run<'s, S> {
     store: &'s S,
-    keys: Arc<KeyRing>,
     opts: Options,
     findings: Vec<Finding>,
     unverified: Vec<Unverified>,
     notes: Vec<String>,
+}
+
+/// What discovery found: the locations and the listed digest and log objects in range, plus
+/// what could not be listed. Made by [`plan`], consumed by [`execute`].
+pub struct Plan {
+    started_at: Timestamp,
+    locations: Vec<Location>,
+    digest_objects: Vec<ObjectInfo>,
+    log_objects: BTreeMap<Location, Vec<ObjectInfo>>,
+    findings: Vec<Finding>,
+    unverified: Vec<Unverified>,
+}
+
+impl Plan {
+    /// For each source region with digests in range, the span whose signing keys are needed:
+    /// the range (or, for all history, from the oldest digest) widened by two hours.
+    pub fn key_ranges(&self, opts: &Options) -> Vec<(String, Timestamp, Timestamp)> {
+        let mut oldest: BTreeMap<&str, Timestamp> = BTreeMap::new();
+        for name in self
+            .digest_objects
+            .iter()
+            .filter_map(|o| parse_digest_key(&o.key))
+        {
+            let region = self
+                .locations
+                .iter()
+                .find(|l| *l == &name.scope.location)
+                .map_or("", |l| l.region.as_str());
+            let at = oldest.entry(region).or_insert(name.end);
+            *at = (*at).min(name.end);
+        }
+        oldest
+            .into_iter()
+            .filter(|(r, _)| !r.is_empty())
+            .map(|(region, first)| {
+                let start = opts.start.unwrap_or(first - Duration::hours(1));
+                (
+                    region.to_string(),
+                    start - Duration::hours(2),
+                    opts.end + Duration::hours(2),
+                )
+            })
+            .collect()
+    }
+
+    /// Every object the listing found (digests and logs).
+    pub fn listed(&self) -> impl Iterator<Item = &ObjectInfo> {
+        self.digest_objects
+            .iter()
+            .chain(self.log_objects.values().flatten())
+    }
 }
 
 /// Verifies everything under `store` that `opts` selects.
@@ -96,6 +146,12 @@ pub async fn verify<S: Store>(
     keys: Arc<KeyRing>,
     opts: Options,
 ) -> Result<Report, VerifyError> {
+    let planned = plan(store, &opts).await?;
+    Ok(execute(store, planned, keys, opts).await)
+}
+
+/// Discovers every location under the source and lists its digests and logs in range.
+pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyError> {
     let started_at = chrono::Utc::now();
     if let Some(start) = opts.start {
         if start >= opts.end {
@@ -107,16 +163,42 @@ pub async fn verify<S: Store>(
     }
     let mut run = Run {
         store,
-        keys,
-        opts,
+        opts: opts.clone(),
         findings: Vec::new(),
         unverified: Vec::new(),
         notes: Vec::new(),
     };
     let locations = run.discover().await?;
     let (digest_objects, log_objects) = run.list_locations(&locations).await;
-    let mut checks = run.check_digests(digest_objects).await;
-    run.look_up_predecessors(&mut checks).await;
+    Ok(Plan {
+        started_at,
+        locations,
+        digest_objects,
+        log_objects,
+        findings: run.findings,
+        unverified: run.unverified,
+    })
+}
+
+/// Reads and checks what `plan` found, with `keys` trusted, and makes the report.
+pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: Options) -> Report {
+    let Plan {
+        started_at,
+        locations: _,
+        digest_objects,
+        log_objects,
+        findings,
+        unverified,
+    } = plan;
+    let mut run = Run {
+        store,
+        opts,
+        findings,
+        unverified,
+        notes: Vec::new(),
+    };
+    let mut checks = run.check_digests(digest_objects, &keys).await;
+    run.look_up_predecessors(&mut checks, &keys).await;
 
     let scopes: BTreeSet<ScopeId> = checks.iter().map(|c| c.name.scope.clone()).collect();
     let selected: BTreeSet<ScopeId> = scopes
@@ -131,7 +213,7 @@ pub async fn verify<S: Store>(
     run.report_digests(&checks, &mut summaries);
     run.link_chains(&checks, &mut summaries);
     let pool = LogPool::new(&checks, &selected);
-    run.hash_logs(&pool, &mut summaries).await;
+    run.hash_logs(&pool, &log_objects, &mut summaries).await;
     run.find_unlisted(&pool, &checks, &log_objects, &selected, &mut summaries);
 
     if summaries.values().all(|s| s.digests.seen() == 0) {
@@ -142,7 +224,6 @@ pub async fn verify<S: Store>(
     }
     let Run {
         opts,
-        keys,
         mut findings,
         mut unverified,
         notes,
@@ -175,7 +256,7 @@ pub async fn verify<S: Store>(
         ..Report::default()
     };
     report.exit_code = report.decide_exit_code();
-    Ok(report)
+    report
 }
 
 impl<S: Store> Run<'_, S> {
@@ -196,7 +277,11 @@ impl<S: Store> Run<'_, S> {
             cause: e.cause(),
         })?;
         let mut log_roots = Vec::new();
-        let mut level = vec![("".to_string(), root)];
+        let mut level = vec![(store.root().to_string(), root)];
+        if last_segment(store.root()) == "AWSLogs" {
+            log_roots.push(store.root().to_string());
+            level.clear();
+        }
         for depth in 0..MAX_PREFIX_DEPTH {
             let mut next = Vec::new();
             for (_, listing) in level {
@@ -400,26 +485,41 @@ impl<S: Store> Run<'_, S> {
     }
 
     /// Reads and checks each digest object, in parallel.
-    async fn check_digests(&mut self, objects: Vec<ObjectInfo>) -> Vec<DigestCheck> {
+    async fn check_digests(
+        &mut self,
+        objects: Vec<ObjectInfo>,
+        keys: &Arc<KeyRing>,
+    ) -> Vec<DigestCheck> {
         let mut wanted = Vec::new();
+        let mut archived = Vec::new();
         for object in objects {
             match parse_digest_key(&object.key) {
-                Some(name) if self.in_range(name.end) => wanted.push((object.key, name)),
+                Some(name) if self.in_range(name.end) => match object.archived() {
+                    Some(cause) => archived.push(DigestCheck::unread(
+                        object.key,
+                        name,
+                        DigestStatus::Unverified(cause),
+                    )),
+                    None => wanted.push((object.key, name)),
+                },
                 Some(_) => {}
                 None => self.foreign_digest_object(&object.key),
             }
         }
-        self.read_digests(wanted).await
+        let mut checks = self.read_digests(wanted, keys).await;
+        checks.extend(archived);
+        checks
     }
 
     async fn read_digests(
         &self,
         wanted: Vec<(String, crate::layout::DigestName)>,
+        keys: &Arc<KeyRing>,
     ) -> Vec<DigestCheck> {
         let store = self.store;
         let bucket: Arc<str> = store.bucket().into();
         bounded(self.opts.jobs, wanted, |(key, name)| {
-            let keys = self.keys.clone();
+            let keys = keys.clone();
             let bucket = bucket.clone();
             async move {
                 match store.get(&key).await {
@@ -467,7 +567,7 @@ impl<S: Store> Run<'_, S> {
 
     /// Reads predecessors that digests name but the listing did not show (they may sit in a date
     /// folder outside the range, or be gone): only a read can tell "gone" from "elsewhere".
-    async fn look_up_predecessors(&mut self, checks: &mut Vec<DigestCheck>) {
+    async fn look_up_predecessors(&mut self, checks: &mut Vec<DigestCheck>, keys: &Arc<KeyRing>) {
         let mut known: HashSet<String> = checks.iter().map(|c| c.key.clone()).collect();
         loop {
             let mut wanted = Vec::new();
@@ -488,7 +588,7 @@ impl<S: Store> Run<'_, S> {
             if wanted.is_empty() {
                 return;
             }
-            checks.extend(self.read_digests(wanted).await);
+            checks.extend(self.read_digests(wanted, keys).await);
         }
     }
 
@@ -591,12 +691,31 @@ impl<S: Store> Run<'_, S> {
     }
 
     /// Hashes every log a valid digest of a selected scope lists, in parallel, and compares.
-    async fn hash_logs(&mut self, pool: &LogPool, summaries: &mut BTreeMap<ScopeId, ScopeSummary>) {
+    async fn hash_logs(
+        &mut self,
+        pool: &LogPool,
+        log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
+        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
+    ) {
         let store = self.store;
         let bucket = store.bucket();
+        let archived: HashMap<&str, String> = log_objects
+            .values()
+            .flatten()
+            .filter_map(|o| Some((o.key.as_str(), o.archived()?)))
+            .collect();
         let mut work = Vec::new();
         for (key, listings) in &pool.trusted {
             if !listings.iter().any(|l| l.selected) {
+                continue;
+            }
+            if let Some(cause) = archived.get(key.as_str()) {
+                for l in listings.iter().filter(|l| l.selected) {
+                    if let Some(s) = summaries.get_mut(&l.scope) {
+                        s.logs.unverified += 1;
+                    }
+                }
+                self.unverified(key, cause.clone());
                 continue;
             }
             if let Some(l) = listings.iter().find(|l| l.bucket != bucket) {

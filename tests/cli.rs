@@ -11,6 +11,8 @@ use common::fixture;
 fn trailproof(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailproof"))
         .args(args)
+        // No instance-metadata look-ups for credentials on a build machine.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("the binary runs")
 }

@@ -18,6 +18,9 @@ use crate::layout::{is_clean_key, Timestamp};
 /// The file at a mirror's root that says which bucket it mirrors and as of when.
 pub const MANIFEST: &str = "trailproof-manifest.json";
 
+/// Files at a mirror's root named `trailproof-…` (the manifest, saved keys, a copy's journal)
+/// belong to the mirror, not to the bucket, and are never listed.
+///
 /// The suffix of a metadata sidecar.
 pub const METADATA_SUFFIX: &str = ".metadata.json";
 
@@ -34,6 +37,38 @@ pub struct Manifest {
     /// What made the copy.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tool: String,
+    /// Where the copy was made from (`s3://bucket/prefix`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// Who made it (STS caller identity ARN).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caller: String,
+    /// The filters and range the copy was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<serde_json::Value>,
+    /// The CloudTrail public keys fetched for the copy (saved ListPublicKeys JSON), a file
+    /// beside the manifest: keys from CloudTrail, never from the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_file: Option<String>,
+    /// Every object copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ManifestObject>,
+    /// Objects and folders that were listed but could not be copied, with the cause: a mirror
+    /// must not make them look missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<crate::finding::Unverified>,
+}
+
+/// One copied object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub last_modified: Option<String>,
+    /// SHA-256 of the bytes as stored (not inflated).
+    pub sha256: String,
 }
 
 /// Why a mirror cannot be opened at all.
@@ -55,6 +90,8 @@ pub struct LocalStore {
     root: PathBuf,
     bucket: String,
     manifest: Option<Manifest>,
+    /// Keys the manifest says could not be copied, with the cause.
+    unreadable: BTreeMap<String, String>,
 }
 
 impl LocalStore {
@@ -89,11 +126,35 @@ impl LocalStore {
             .or_else(|| manifest.as_ref().map(|m| m.bucket.clone()))
             .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default();
+        let unreadable = manifest
+            .iter()
+            .flat_map(|m| &m.unreadable)
+            .map(|u| (u.key.clone(), u.cause.clone()))
+            .collect();
         Ok(LocalStore {
             root,
             bucket,
             manifest,
+            unreadable,
         })
+    }
+
+    /// The keys file saved with the copy, if the manifest names one.
+    pub fn saved_keys(&self) -> Option<PathBuf> {
+        let name = self.manifest.as_ref()?.keys_file.as_ref()?;
+        // Only a plain file name beside the manifest.
+        (!name.contains('/') && !name.contains('\\') && !name.starts_with('.'))
+            .then(|| self.root.join(name))
+    }
+
+    fn not_acquired(&self, key: &str) -> Result<(), StoreError> {
+        match self.unreadable.get(key) {
+            Some(cause) => Err(StoreError::unreadable(
+                key,
+                format!("not in the copy: {cause}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     pub fn manifest(&self) -> Option<&Manifest> {
@@ -187,6 +248,53 @@ impl Store for LocalStore {
     // Local reads are short and served from the page cache; they run inline in the async
     // functions rather than on a blocking pool. Hashing, the real work, runs on rayon.
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        self.not_acquired(prefix)?;
+        let mut listing = self.list_dir(prefix)?;
+        // What was listed at the source but not copied is listed here too, so that it reads as
+        // unverified rather than missing.
+        for key in self.unreadable.keys() {
+            let Some(rest) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            let leaf = rest.trim_end_matches('/');
+            if leaf.is_empty() || leaf.contains('/') {
+                continue;
+            }
+            if key.ends_with('/') {
+                if !listing.folders.contains(key) {
+                    listing.folders.push(key.clone());
+                }
+            } else if !listing.objects.iter().any(|o| &o.key == key) {
+                listing.objects.push(ObjectInfo {
+                    key: key.clone(),
+                    size: 0,
+                    storage_class: None,
+                });
+            }
+        }
+        listing.folders.sort();
+        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listing)
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.not_acquired(key)?;
+        let path = self.resolve(key)?;
+        let bytes = fs::read(&path).map_err(|e| io_error(key, e))?;
+        let metadata = self.read_metadata(key)?;
+        Ok(Object { bytes, metadata })
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        self.not_acquired(key)?;
+        let path = self.resolve(key)?;
+        let file = fs::File::open(&path).map_err(|e| io_error(key, e))?;
+        Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
+    }
+}
+
+impl LocalStore {
+    fn list_dir(&self, prefix: &str) -> Result<Listing, StoreError> {
         let dir = if prefix.is_empty() {
             self.root.clone()
         } else {
@@ -221,29 +329,20 @@ impl Store for LocalStore {
             let key = format!("{prefix}{name}");
             if kind.is_dir() {
                 listing.folders.push(format!("{key}/"));
-            } else if name.ends_with(METADATA_SUFFIX) || (prefix.is_empty() && name == MANIFEST) {
+            } else if name.ends_with(METADATA_SUFFIX)
+                || (prefix.is_empty() && name.starts_with("trailproof-"))
+            {
                 continue;
             } else {
                 // Files and links alike are objects; a link is checked when it is read.
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                listing.objects.push(ObjectInfo { key, size });
+                listing.objects.push(ObjectInfo {
+                    key,
+                    size,
+                    storage_class: None,
+                });
             }
         }
-        listing.folders.sort();
-        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
-    }
-
-    async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        let path = self.resolve(key)?;
-        let bytes = fs::read(&path).map_err(|e| io_error(key, e))?;
-        let metadata = self.read_metadata(key)?;
-        Ok(Object { bytes, metadata })
-    }
-
-    async fn open(&self, key: &str) -> Result<Body, StoreError> {
-        let path = self.resolve(key)?;
-        let file = fs::File::open(&path).map_err(|e| io_error(key, e))?;
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
     }
 }

@@ -8,14 +8,28 @@ use std::future::Future;
 use std::io::BufRead;
 
 pub mod local;
+pub mod s3;
 
 pub use local::LocalStore;
+pub use s3::S3Store;
 
 /// An object seen in a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// The S3 storage class, where the listing gives one.
+    pub storage_class: Option<String>,
+}
+
+impl ObjectInfo {
+    /// Why the object cannot be read without a restore, if it cannot.
+    pub fn archived(&self) -> Option<String> {
+        self.storage_class
+            .as_deref()
+            .filter(|c| s3::is_archived(c))
+            .map(|c| format!("archived in the {c} storage class: restore it to verify it"))
+    }
 }
 
 /// One level of a folder: its sub-folders (each ending in `/`) and its objects, in key order.
@@ -63,11 +77,15 @@ impl StoreError {
 }
 
 /// A read-only view of one bucket (or of a mirror of one).
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync {
     /// The bucket name: digests sign `bucket/key`, so it must be the real one.
     fn bucket(&self) -> &str;
     /// How the source is described in reports.
     fn source(&self) -> String;
+    /// Where discovery starts: empty, or a key prefix ending in `/`.
+    fn root(&self) -> &str {
+        ""
+    }
     /// Lists one level below `prefix` (empty, or ending in `/`). An absent folder lists empty.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Listing, StoreError>> + Send;
     /// Reads a small object whole, with its metadata.

@@ -173,3 +173,5 @@ pub fn pair(kind: Kind, key: &str) -> (Kind, Option<String>) {
 pub fn set<const N: usize>(items: [(Kind, Option<String>); N]) -> BTreeSet<(Kind, Option<String>)> {
     items.into_iter().collect()
 }
+
+pub mod s3;

@@ -1,0 +1,339 @@
+//! Evidence copies: `trailproof acquire s3://bucket DIR` copies what a verification reads — the
+//! digests in range with their metadata, the logs they list, the predecessors they name — plus
+//! every other object the listing showed in range (unlisted logs are evidence too), the public
+//! keys CloudTrail returned, and a manifest describing each object (size, ETag, version id,
+//! last-modified, SHA-256 of the stored bytes), the source, filters, time and caller.
+//!
+//! The copy is made by running the verification itself through a store that keeps what it reads,
+//! so an offline `verify DIR` sees exactly what the online run saw. Objects that could not be
+//! read are recorded as such in the manifest, and read back as unverified, never as missing.
+//! Each object is written whole (temporary file, then rename) and journalled, so an interrupted
+//! copy resumes without fetching again what is complete.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::aws::Session;
+use crate::finding::Unverified;
+use crate::keys::{self, KeyRing};
+use crate::layout::is_clean_key;
+use crate::store::local::{Manifest, ManifestObject, MANIFEST, METADATA_SUFFIX};
+use crate::store::{Body, Listing, Object, S3Store, Store, StoreError};
+use crate::verify::{self, Options};
+
+/// The journal of objects already copied, beside the manifest while a copy is in progress.
+pub const JOURNAL: &str = "trailproof-acquire.journal";
+/// The public keys fetched for the copy, beside the manifest.
+pub const KEYS_FILE: &str = "trailproof-keys.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    #[error("{path}: {cause}")]
+    Folder { path: PathBuf, cause: String },
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+}
+
+/// What a copy did.
+#[derive(Debug)]
+pub struct Summary {
+    pub copied: usize,
+    pub resumed: usize,
+    pub bytes: u64,
+    pub unreadable: Vec<Unverified>,
+    pub keys: usize,
+    pub notes: Vec<String>,
+}
+
+/// A store that reads through S3 and keeps a copy of everything it reads.
+struct Copier<'a> {
+    source: &'a S3Store,
+    dir: PathBuf,
+    journal: Mutex<std::fs::File>,
+    /// Objects copied by an earlier, interrupted run.
+    done_before: HashMap<String, ManifestObject>,
+    copied: Mutex<BTreeMap<String, ManifestObject>>,
+    failed: Mutex<BTreeMap<String, String>>,
+    resumed: Mutex<usize>,
+}
+
+fn folder_error(path: &Path, e: impl std::fmt::Display) -> AcquireError {
+    AcquireError::Folder {
+        path: path.to_path_buf(),
+        cause: e.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` whole: a temporary file beside it, then a rename.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Copier<'_> {
+    fn fail(&self, key: &str, cause: String) {
+        self.failed
+            .lock()
+            .expect("lock")
+            .insert(key.to_string(), cause);
+    }
+
+    /// An object copied by an earlier run, if its file is still whole.
+    fn resume(&self, key: &str) -> Option<Object> {
+        let record = self.done_before.get(key)?;
+        let bytes = std::fs::read(self.dir.join(key)).ok()?;
+        if crate::hash::sha256_hex(&bytes) != record.sha256 {
+            return None;
+        }
+        let metadata = match std::fs::read(self.dir.join(format!("{key}{METADATA_SUFFIX}"))) {
+            Ok(m) => serde_json::from_slice(&m).ok()?,
+            Err(_) => BTreeMap::new(),
+        };
+        self.copied
+            .lock()
+            .expect("lock")
+            .insert(key.to_string(), record.clone());
+        *self.resumed.lock().expect("lock") += 1;
+        Some(Object { bytes, metadata })
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Object, StoreError> {
+        if let Some(object) = self.copied_object(key) {
+            return Ok(object);
+        }
+        if let Some(object) = self.resume(key) {
+            return Ok(object);
+        }
+        if !is_clean_key(key) {
+            let cause = "the key cannot be stored in a folder safely (`..`, absolute, or control characters)";
+            self.fail(key, cause.into());
+            return Err(StoreError::unreadable(key, cause));
+        }
+        let (object, version) = match self.source.get_versioned(key).await {
+            Ok(found) => found,
+            Err(e @ StoreError::NotFound { .. }) => return Err(e),
+            Err(e) => {
+                self.fail(key, e.cause());
+                return Err(e);
+            }
+        };
+        let stored = (|| -> std::io::Result<()> {
+            if !object.metadata.is_empty() {
+                let json = serde_json::to_vec_pretty(&object.metadata).expect("metadata JSON");
+                write_whole(&self.dir.join(format!("{key}{METADATA_SUFFIX}")), &json)?;
+            }
+            write_whole(&self.dir.join(key), &object.bytes)
+        })();
+        if let Err(e) = stored {
+            let cause = format!("could not be written to the copy: {e}");
+            self.fail(key, cause.clone());
+            return Err(StoreError::unreadable(key, cause));
+        }
+        let record = ManifestObject {
+            key: key.to_string(),
+            size: object.bytes.len() as u64,
+            etag: version.etag,
+            version_id: version.version_id,
+            last_modified: version.last_modified,
+            sha256: crate::hash::sha256_hex(&object.bytes),
+        };
+        {
+            let mut journal = self.journal.lock().expect("lock");
+            let line = serde_json::to_string(&record).expect("record JSON");
+            // A journal line that fails to write only costs a re-download on resume.
+            let _ = writeln!(journal, "{line}").and_then(|_| journal.flush());
+        }
+        self.copied
+            .lock()
+            .expect("lock")
+            .insert(key.to_string(), record);
+        Ok(object)
+    }
+
+    /// An object this run already copied (a predecessor read twice, say), from the copy.
+    fn copied_object(&self, key: &str) -> Option<Object> {
+        if !self.copied.lock().expect("lock").contains_key(key) {
+            return None;
+        }
+        let bytes = std::fs::read(self.dir.join(key)).ok()?;
+        let metadata = std::fs::read(self.dir.join(format!("{key}{METADATA_SUFFIX}")))
+            .ok()
+            .and_then(|m| serde_json::from_slice(&m).ok())
+            .unwrap_or_default();
+        Some(Object { bytes, metadata })
+    }
+}
+
+impl Store for Copier<'_> {
+    fn bucket(&self) -> &str {
+        self.source.bucket()
+    }
+
+    fn source(&self) -> String {
+        self.source.source()
+    }
+
+    fn root(&self) -> &str {
+        self.source.root()
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let listed = self.source.list(prefix).await;
+        if let Err(e) = &listed {
+            self.fail(prefix, e.cause());
+        }
+        listed
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.fetch(key).await
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        let object = self.fetch(key).await?;
+        Ok(Box::new(std::io::Cursor::new(object.bytes)))
+    }
+}
+
+/// Copies what a verification of `source` with `opts` would read into `dir`.
+pub async fn acquire(
+    session: &Session,
+    source: &S3Store,
+    dir: &Path,
+    opts: Options,
+) -> Result<Summary, AcquireError> {
+    std::fs::create_dir_all(dir).map_err(|e| folder_error(dir, e))?;
+    let journal_path = dir.join(JOURNAL);
+    let resuming = journal_path.exists();
+    let occupied = std::fs::read_dir(dir)
+        .map_err(|e| folder_error(dir, e))?
+        .next()
+        .is_some();
+    if occupied && !resuming {
+        return Err(folder_error(
+            dir,
+            "is not empty and holds no interrupted copy to resume; copy into a new folder",
+        ));
+    }
+    let done_before: HashMap<String, ManifestObject> = std::fs::read_to_string(&journal_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<ManifestObject>(l).ok())
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    let journal = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal_path)
+        .map_err(|e| folder_error(&journal_path, e))?;
+    let copier = Copier {
+        source,
+        dir: dir.to_path_buf(),
+        journal: Mutex::new(journal),
+        done_before,
+        copied: Mutex::new(BTreeMap::new()),
+        failed: Mutex::new(BTreeMap::new()),
+        resumed: Mutex::new(0),
+    };
+
+    let plan = verify::plan(&copier, &opts).await?;
+    let listed: Vec<_> = plan.listed().cloned().collect();
+    let mut notes = Vec::new();
+    let mut trusted = Vec::new();
+    for (region, start, end) in plan.key_ranges(&opts) {
+        match session.fetch_keys(&region, start, end).await {
+            Ok(found) => trusted.extend(found),
+            Err(e) => notes.push(format!("public keys were not saved: {e}")),
+        }
+    }
+    let keys_file = if trusted.is_empty() {
+        None
+    } else {
+        let path = dir.join(KEYS_FILE);
+        write_whole(&path, keys::to_list_public_keys_json(&trusted).as_bytes())
+            .map_err(|e| folder_error(&path, e))?;
+        Some(KEYS_FILE.to_string())
+    };
+    let key_count = trusted.len();
+    verify::execute(&copier, plan, Arc::new(KeyRing::new(trusted)), opts.clone()).await;
+
+    // Whatever the verification did not read: unlisted logs, strays, archived objects.
+    let rest: Vec<_> = {
+        let copied = copier.copied.lock().expect("lock");
+        let failed = copier.failed.lock().expect("lock");
+        listed
+            .into_iter()
+            .filter(|o| !copied.contains_key(&o.key) && !failed.contains_key(&o.key))
+            .collect()
+    };
+    let copier_ref = &copier;
+    verify::bounded(opts.jobs, rest, |object| async move {
+        match object.archived() {
+            Some(cause) => copier_ref.fail(&object.key, cause),
+            None => {
+                let _ = copier_ref.fetch(&object.key).await;
+            }
+        }
+    })
+    .await;
+
+    let caller = match session.caller_identity().await {
+        Ok(arn) => arn,
+        Err(e) => {
+            notes.push(e.to_string());
+            String::new()
+        }
+    };
+    let objects: Vec<ManifestObject> = copier
+        .copied
+        .into_inner()
+        .expect("lock")
+        .into_values()
+        .collect();
+    let unreadable: Vec<Unverified> = copier
+        .failed
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .map(|(key, cause)| Unverified { key, cause })
+        .collect();
+    let summary = Summary {
+        copied: objects.len(),
+        resumed: *copier.resumed.lock().expect("lock"),
+        bytes: objects.iter().map(|o| o.size).sum(),
+        unreadable: unreadable.clone(),
+        keys: key_count,
+        notes,
+    };
+    let manifest = Manifest {
+        bucket: source.bucket().to_string(),
+        prefix: source.root().trim_end_matches('/').to_string(),
+        acquired_at: Some(opts.end),
+        tool: format!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+        source: source.source(),
+        caller,
+        filters: Some(serde_json::json!({
+            "accounts": opts.accounts,
+            "regions": opts.regions,
+            "trails": opts.trails,
+            "start": opts.start,
+            "end": opts.end,
+        })),
+        keys_file,
+        objects,
+        unreadable,
+    };
+    let path = dir.join(MANIFEST);
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest JSON");
+    write_whole(&path, &json).map_err(|e| folder_error(&path, e))?;
+    let _ = std::fs::remove_file(&journal_path);
+    Ok(summary)
+}

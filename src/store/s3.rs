@@ -1,0 +1,233 @@
+//! A bucket read through the S3 API, with read-only calls only (ListObjectsV2, GetObject,
+//! HeadBucket). The only module that knows S3 SDK types.
+//!
+//! Errors are sorted with care, because the verdict depends on it: only a `NoSuchKey` (404) is
+//! "not found". Throttling, 5xx, timeouts and connection resets are retried by the SDK's standard
+//! retry policy; a body cut short is re-read here; whatever still fails is returned with its cause
+//! and becomes *unverified*. A 403 is never "missing": without `s3:ListBucket`, S3 answers 403 for
+//! keys that do not exist, and the cause says so.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::Client;
+
+use super::{Body, Listing, Object, ObjectInfo, Store, StoreError};
+
+/// How often a GetObject whose body broke off is tried in all.
+const BODY_ATTEMPTS: usize = 3;
+
+/// What a GetObject returned beside the bytes, for an evidence manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Where discovery starts: empty, or a key prefix ending in `/`.
+    root: String,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: &str, prefix: &str) -> S3Store {
+        let root = match prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        S3Store {
+            client,
+            bucket: bucket.to_string(),
+            root,
+        }
+    }
+
+    /// Reads an object with its metadata and version details, re-reading a body that breaks
+    /// off (the SDK retries the request, not the body stream).
+    pub async fn get_versioned(&self, key: &str) -> Result<(Object, ObjectVersion), StoreError> {
+        let mut last = String::new();
+        for attempt in 0..BODY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| get_error(key, e))?;
+            let metadata: BTreeMap<String, String> = out
+                .metadata()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let version = ObjectVersion {
+                etag: out.e_tag().map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+                last_modified: out.last_modified().map(|t| t.to_string()),
+            };
+            let expected = out.content_length();
+            match out.body.collect().await {
+                Ok(data) => {
+                    let bytes = data.into_bytes().to_vec();
+                    if expected.is_some_and(|n| n != bytes.len() as i64) {
+                        last = format!(
+                            "the body ended after {} of {} bytes",
+                            bytes.len(),
+                            expected.unwrap_or_default()
+                        );
+                        continue;
+                    }
+                    return Ok((Object { bytes, metadata }, version));
+                }
+                Err(e) => last = format!("the body broke off: {}", error_chain(&e)),
+            }
+        }
+        Err(StoreError::unreadable(
+            key,
+            format!("{last} ({BODY_ATTEMPTS} attempts)"),
+        ))
+    }
+}
+
+/// S3 storage classes whose objects cannot be read without a restore.
+pub fn is_archived(storage_class: &str) -> bool {
+    matches!(storage_class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The cause of a failed call, in words a reader can act on.
+fn describe<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("");
+            let message = se.err().message().unwrap_or("");
+            match (status, code) {
+                (403, "InvalidObjectState") => {
+                    "archived: the object's storage class needs a restore before it can be read (InvalidObjectState)".to_string()
+                }
+                (403, _) => format!(
+                    "access denied (403 {code}){}: without s3:ListBucket, S3 also answers 403 for keys that do not exist",
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                ),
+                (s, "") => format!("HTTP {s} after retries"),
+                (s, c) => format!("{c} (HTTP {s}) after retries{}", if message.is_empty() { String::new() } else { format!(": {message}") }),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out after retries".to_string(),
+        SdkError::DispatchFailure(_) => {
+            format!("connection failed after retries: {}", error_chain(err))
+        }
+        other => error_chain(other),
+    }
+}
+
+fn get_error(
+    key: &str,
+    err: SdkError<GetObjectError, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError {
+    let not_found = match &err {
+        SdkError::ServiceError(se) => {
+            se.err().is_no_such_key()
+                || (se.raw().status().as_u16() == 404 && se.err().code() == Some("NoSuchKey"))
+        }
+        _ => false,
+    };
+    if not_found {
+        StoreError::NotFound {
+            key: key.to_string(),
+        }
+    } else {
+        StoreError::unreadable(key, describe(&err))
+    }
+}
+
+impl Store for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn source(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.root)
+    }
+
+    fn root(&self) -> &str {
+        &self.root
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| StoreError::unreadable(prefix, describe(&e)))?;
+            for p in out.common_prefixes() {
+                if let Some(p) = p.prefix() {
+                    listing.folders.push(p.to_string());
+                }
+            }
+            for o in out.contents() {
+                let Some(key) = o.key() else { continue };
+                listing.objects.push(ObjectInfo {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    storage_class: o.storage_class().map(|c| c.as_str().to_string()),
+                });
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        // S3 lists in UTF-8 byte order already; sort anyway so every store agrees.
+        listing.folders.sort();
+        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listing)
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.get_versioned(key).await.map(|(object, _)| object)
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        // Logs are small (KB to a few MB); the body is held whole and hashed as a stream from
+        // memory. Memory is bounded by the number of requests in flight, not by the bucket.
+        let object = self.get(key).await?;
+        Ok(Box::new(std::io::Cursor::new(object.bytes)))
+    }
+}

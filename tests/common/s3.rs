@@ -1,0 +1,436 @@
+//! A real S3 server for the tests: s3s + s3s-fs serving HTTP on 127.0.0.1 (SigV4 checked), in
+//! its own thread and runtime. In front of it, a small HTTP layer that
+//! - answers the two calls no S3 server implements: CloudTrail `ListPublicKeys` and STS
+//!   (`AssumeRole`, `GetCallerIdentity`), recording what was asked;
+//! - injects faults on request: 403 on chosen keys or listings, 503 SlowDown, connection resets
+//!   and truncated bodies on a share of requests;
+//! - records every request (method, path, query), so tests can assert the tool only reads.
+//!
+//! A thin `S3` wrapper around s3s-fs reports chosen objects in the GLACIER storage class.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use s3s::dto::{ObjectStorageClass, *};
+use s3s::{S3Request, S3Response, S3Result, S3};
+
+pub const ACCESS_KEY: &str = "AKIATRAILPROOFTEST";
+pub const SECRET_KEY: &str = "trailproof-test-secret-key";
+pub const SESSION_TOKEN: &str = "assumed-role-session-token";
+pub const CALLER_ARN: &str = "arn:aws:iam::999999999999:user/auditor";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Reply = hyper::Response<BoxBody<Bytes, BoxError>>;
+
+/// Faults to inject; matched on substrings of the key or list prefix.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// GET/HEAD of matching keys answers 403 AccessDenied.
+    pub deny_get: Vec<String>,
+    /// ListObjectsV2 with a matching prefix answers 403 AccessDenied.
+    pub deny_list: Vec<String>,
+    /// Every Nth request (of any kind) answers 503 SlowDown.
+    pub slow_down_every: u64,
+    /// Every Nth request has its connection closed without an answer.
+    pub reset_every: u64,
+    /// Every Nth GetObject has its body cut in half.
+    pub truncate_every: u64,
+    /// Matching keys are listed in the GLACIER storage class.
+    pub glacier: Vec<String>,
+    /// Added to every request.
+    pub delay: Duration,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// `X-Amz-Target` (JSON protocol calls) or the STS `Action`.
+    pub action: Option<String>,
+    /// The region in the SigV4 credential scope.
+    pub region: Option<String>,
+    pub security_token: Option<String>,
+    /// The request body, for the non-S3 calls.
+    pub body: String,
+}
+
+pub struct State {
+    pub requests: Mutex<Vec<Recorded>>,
+    pub faults: Mutex<Faults>,
+    /// Keys for ListPublicKeys: DER, validity start and end (epoch seconds).
+    pub keys: Mutex<Vec<(Vec<u8>, i64, i64)>>,
+    counter: AtomicU64,
+}
+
+impl State {
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.requests.lock().unwrap().clear();
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
+    }
+}
+
+pub struct S3Server {
+    pub endpoint: String,
+    pub state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// s3s-fs with chosen objects reported as archived.
+struct Store {
+    fs: s3s_fs::FileSystem,
+    state: Arc<State>,
+}
+
+#[async_trait::async_trait]
+impl S3 for Store {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.fs.put_object(req).await
+    }
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let mut resp = self.fs.list_objects_v2(req).await?;
+        let glacier = self.state.faults.lock().unwrap().glacier.clone();
+        if let Some(contents) = resp.output.contents.as_mut() {
+            for object in contents.iter_mut() {
+                let key = object.key.clone().unwrap_or_default();
+                if glacier.iter().any(|g| key.contains(g.as_str())) {
+                    object.storage_class =
+                        Some(ObjectStorageClass::from_static(ObjectStorageClass::GLACIER));
+                }
+            }
+        }
+        Ok(resp)
+    }
+}
+
+fn full(status: u16, content_type: &str, body: String) -> Reply {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed())
+        .unwrap()
+}
+
+fn s3_error(status: u16, code: &str, message: &str) -> Reply {
+    full(
+        status,
+        "application/xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>test</RequestId></Error>"
+        ),
+    )
+}
+
+fn form_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+fn list_public_keys(state: &State) -> Reply {
+    let keys: Vec<String> = state
+        .keys
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(der, from, to)| {
+            format!(
+                r#"{{"Value":"{}","ValidityStartTime":{from},"ValidityEndTime":{to},"Fingerprint":"{}"}}"#,
+                base64::engine::general_purpose::STANDARD.encode(der),
+                trailproof::keys::fingerprint(der)
+            )
+        })
+        .collect();
+    full(
+        200,
+        "application/x-amz-json-1.1",
+        format!(r#"{{"PublicKeyList":[{}]}}"#, keys.join(",")),
+    )
+}
+
+fn sts(action: &str) -> Reply {
+    let body = match action {
+        "AssumeRole" => format!(
+            r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>{ACCESS_KEY}</AccessKeyId><SecretAccessKey>{SECRET_KEY}</SecretAccessKey><SessionToken>{SESSION_TOKEN}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROATEST:trailproof</AssumedRoleId><Arn>arn:aws:sts::999999999999:assumed-role/reader/trailproof</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></AssumeRoleResponse>"#
+        ),
+        "GetCallerIdentity" => format!(
+            r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>{CALLER_ARN}</Arn><UserId>AIDATEST</UserId><Account>999999999999</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
+        ),
+        other => return s3_error(400, "InvalidAction", other),
+    };
+    full(200, "text/xml", body)
+}
+
+async fn handle(
+    state: Arc<State>,
+    service: s3s::service::S3Service,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Reply, std::io::Error> {
+    let faults = state.faults.lock().unwrap().clone();
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    let n = state.counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let region = header("authorization").and_then(|a| {
+        let scope = a.split("Credential=").nth(1)?.split(',').next()?;
+        scope.split('/').nth(2).map(str::to_string)
+    });
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let target = header("x-amz-target");
+    let is_form =
+        header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let action = target.clone().or_else(|| {
+        (is_form && parts.uri.path() == "/")
+            .then(|| form_value(&text, "Action").unwrap_or("").to_string())
+    });
+    let query = parts.uri.query().unwrap_or("").to_string();
+    state.requests.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: query.clone(),
+        action: action.clone(),
+        region,
+        security_token: header("x-amz-security-token"),
+        body: if action.is_some() {
+            text.clone()
+        } else {
+            String::new()
+        },
+    });
+
+    if target.as_deref() == Some("CloudTrail_20131101.ListPublicKeys") {
+        return Ok(list_public_keys(&state));
+    }
+    if let Some(action) = action {
+        return Ok(sts(&action));
+    }
+    if faults.reset_every > 0 && n % faults.reset_every == 0 {
+        return Err(std::io::Error::other("injected connection reset"));
+    }
+    if faults.slow_down_every > 0 && n % faults.slow_down_every == 0 {
+        return Ok(s3_error(
+            503,
+            "SlowDown",
+            "Please reduce your request rate.",
+        ));
+    }
+    let path = percent_decode(parts.uri.path());
+    let key = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .map(|(_, k)| k.to_string())
+        .unwrap_or_default();
+    let is_read = parts.method == hyper::Method::GET || parts.method == hyper::Method::HEAD;
+    if is_read && !key.is_empty() && faults.deny_get.iter().any(|d| key.contains(d.as_str())) {
+        return Ok(s3_error(403, "AccessDenied", "Access Denied"));
+    }
+    if is_read && query.contains("list-type=2") {
+        let prefix = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("prefix="))
+            .map(percent_decode)
+            .unwrap_or_default();
+        if faults.deny_list.iter().any(|d| prefix.contains(d.as_str())) {
+            return Ok(s3_error(403, "AccessDenied", "Access Denied"));
+        }
+    }
+    let truncate = parts.method == hyper::Method::GET
+        && !key.is_empty()
+        && !query.contains("list-type")
+        && faults.truncate_every > 0
+        && n % faults.truncate_every == 0;
+    let req = hyper::Request::from_parts(parts, s3s::Body::from(body));
+    let resp = service
+        .call(req)
+        .await
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let (parts, body) = resp.into_parts();
+    if truncate && parts.status.is_success() {
+        let bytes = body
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
+        let half = bytes.slice(..bytes.len() / 2);
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> =
+            vec![Ok(Frame::data(half)), Err("injected truncation".into())];
+        let stream = StreamBody::new(futures::stream::iter(frames));
+        return Ok(hyper::Response::from_parts(parts, stream.boxed()));
+    }
+    Ok(hyper::Response::from_parts(
+        parts,
+        body.map_err(|e| -> BoxError { e }).boxed(),
+    ))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl S3Server {
+    /// Starts a server storing its buckets under `root`.
+    pub fn start(root: &Path) -> S3Server {
+        std::fs::create_dir_all(root).unwrap();
+        let state = Arc::new(State {
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Faults::default()),
+            keys: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+        });
+        let fs = s3s_fs::FileSystem::new(root).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(Store {
+            fs,
+            state: state.clone(),
+        });
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let thread_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let (stream, _) = tokio::select! {
+                        r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+                        _ = &mut stop_rx => break,
+                    };
+                    // Small objects stall on Nagle's algorithm without this.
+                    let _ = stream.set_nodelay(true);
+                    let state = thread_state.clone();
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let state = state.clone();
+                            let service = service.clone();
+                            async move { handle(state, service, req).await }
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                    });
+                }
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        S3Server {
+            endpoint: format!("http://{addr}"),
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}

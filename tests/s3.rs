@@ -1,0 +1,678 @@
+//! Verifying straight from S3, against a real S3 server (s3s + s3s-fs on 127.0.0.1, SigV4
+//! checked) that the tests start, with CloudTrail ListPublicKeys and STS answered beside it.
+//! Faults are injected by the server; what the tool asked for is recorded and asserted.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::s3::{Faults, S3Server, ACCESS_KEY, CALLER_ARN, SECRET_KEY, SESSION_TOKEN};
+use common::*;
+use trailproof::aws::{AwsOptions, Session};
+use trailproof::finding::Kind;
+use trailproof::keys::KeyRing;
+use trailproof::report::{exit, Report};
+use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec, Tamper};
+use trailproof::verify::{self, Options};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn aws_options(server: &S3Server) -> AwsOptions {
+    AwsOptions {
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+        ..AwsOptions::default()
+    }
+}
+
+/// A server holding `bucket`, answering ListPublicKeys with the test key.
+fn serve(dir: &Path, buckets: &[&Bucket]) -> S3Server {
+    let server = S3Server::start(&dir.join("s3"));
+    let der = {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        signer()
+            .to_public_key()
+            .to_pkcs1_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    };
+    server
+        .state
+        .keys
+        .lock()
+        .unwrap()
+        .push((der, 1_672_531_200, 1_893_456_000));
+    let rt = runtime();
+    rt.block_on(async {
+        let session = Session::connect(&aws_options(&server)).await;
+        for b in buckets {
+            session.upload(&b.name, &b.objects, 16).await.unwrap();
+        }
+    });
+    server.state.clear();
+    server
+}
+
+/// Verifies `s3://bucket` in-process, fetching keys from the server's ListPublicKeys.
+fn verify_s3(server: &S3Server, bucket: &str, end: chrono::DateTime<chrono::Utc>) -> Report {
+    runtime().block_on(async {
+        let session = Session::connect(&aws_options(server)).await;
+        let store = session.s3_store(bucket, "").await.unwrap();
+        let opts = Options {
+            start: None,
+            end,
+            accounts: vec![],
+            regions: vec![],
+            trails: vec![],
+            jobs: 16,
+            strict: false,
+        };
+        let plan = verify::plan(&store, &opts).await.unwrap();
+        let mut keys = Vec::new();
+        for (region, s, e) in plan.key_ranges(&opts) {
+            keys.extend(session.fetch_keys(&region, s, e).await.unwrap());
+        }
+        verify::execute(&store, plan, Arc::new(KeyRing::new(keys)), opts).await
+    })
+}
+
+fn unverified_keys(r: &Report) -> BTreeSet<String> {
+    r.unverified.iter().map(|u| u.key.clone()).collect()
+}
+
+fn spec_for(bucket: &str, tampers: &[Tamper]) -> Spec {
+    Spec {
+        bucket: bucket.into(),
+        tampers: tampers.to_vec(),
+        ..small_spec()
+    }
+}
+
+#[test]
+fn every_scenario_gives_the_same_findings_from_s3_as_from_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Bucket)> = Vec::new();
+    let mut all: Vec<Vec<Tamper>> = vec![vec![]];
+    all.extend(
+        Tamper::ALL
+            .iter()
+            .filter(|t| **t != Tamper::KeyExpired)
+            .map(|t| vec![*t]),
+    );
+    for (i, tampers) in all.iter().enumerate() {
+        let name = format!("scenario-{i:02}");
+        cases.push((
+            name.clone(),
+            simulate(&spec_for(&name, tampers), signer()).unwrap(),
+        ));
+    }
+    let server = serve(
+        dir.path(),
+        &cases.iter().map(|(_, b)| b).collect::<Vec<_>>(),
+    );
+    for ((name, bucket), tampers) in cases.iter().zip(&all) {
+        let mirror = dir.path().join(name);
+        write_dir(bucket, &mirror).unwrap();
+        let offline = verify_dir(&mirror, test_keys(), |_| {});
+        let online = verify_s3(&server, name, bucket.as_of);
+        assert_eq!(pairs(&online), pairs(&offline), "{tampers:?}");
+        assert_eq!(
+            unverified_keys(&online),
+            unverified_keys(&offline),
+            "{tampers:?}"
+        );
+        assert_eq!(online.exit_code, offline.exit_code, "{tampers:?}");
+        if !tampers.is_empty()
+            && *tampers != [Tamper::LogPending]
+            && *tampers != [Tamper::NewestDigestsDeleted]
+        {
+            assert_eq!(online.exit_code, exit::FINDINGS, "{tampers:?}");
+        }
+    }
+    // Only reads, and keys asked for the region and hours in question.
+    let requests = server.state.requests();
+    for r in &requests {
+        let allowed = matches!(r.method.as_str(), "GET" | "HEAD")
+            || r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys");
+        assert!(allowed, "a call that is not a read: {r:?}");
+    }
+    let key_calls: Vec<_> = requests.iter().filter(|r| r.action.is_some()).collect();
+    assert!(!key_calls.is_empty());
+    for call in key_calls {
+        assert_eq!(call.region.as_deref(), Some("us-east-1"));
+        let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+        let (start, end) = (
+            body["StartTime"].as_f64().unwrap(),
+            body["EndTime"].as_f64().unwrap(),
+        );
+        // The digests span 2024-01-01T00:00Z .. 06:01Z; the range asked covers them, widened
+        // by 2 h at the end (and the start).
+        assert!(
+            start <= 1_704_067_200.0 && end >= 1_704_088_800.0 + 7200.0,
+            "{start} {end}"
+        );
+    }
+}
+
+#[test]
+fn denied_objects_are_unverified_never_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("denied-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let log = s.logs(2)[0].clone();
+    let digest = s.digests()[4].clone();
+    server.state.set_faults(Faults {
+        deny_get: vec![
+            log.rsplit('/').next().unwrap().into(),
+            digest.rsplit('/').next().unwrap().into(),
+        ],
+        ..Faults::default()
+    });
+    let r = verify_s3(&server, "denied-bucket", s.bucket.as_of);
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| !matches!(f.kind, Kind::LogMissing | Kind::DigestMissing)),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.severity != trailproof::finding::Severity::Error),
+        "{:#?}",
+        r.findings
+    );
+    let u: Vec<_> = r
+        .unverified
+        .iter()
+        .filter(|u| u.key == log || u.key == digest)
+        .collect();
+    assert_eq!(u.len(), 2, "{:#?}", r.unverified);
+    for u in u {
+        assert!(
+            u.cause.contains("access denied (403") && u.cause.contains("s3:ListBucket"),
+            "{}",
+            u.cause
+        );
+    }
+    // The logs of the unreadable digest's hour are unverified too, not unlisted.
+    for log in s.logs(4) {
+        assert!(r.unverified.iter().any(|u| u.key == log), "{log}");
+    }
+    assert_eq!(r.exit_code, exit::INCOMPLETE);
+}
+
+#[test]
+fn throttling_resets_and_truncated_bodies_are_retried_to_the_clean_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("flaky-bucket", &[Tamper::LogModified]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let calm = verify_s3(&server, "flaky-bucket", s.bucket.as_of);
+    server.state.set_faults(Faults {
+        slow_down_every: 7,
+        reset_every: 11,
+        truncate_every: 5,
+        ..Faults::default()
+    });
+    let flaky = verify_s3(&server, "flaky-bucket", s.bucket.as_of);
+    assert_eq!(pairs(&flaky), pairs(&calm));
+    assert!(flaky.unverified.is_empty(), "{:#?}", flaky.unverified);
+    assert_eq!(pairs(&flaky), set([pair(Kind::LogModified, &s.logs(3)[0])]));
+    let requests = server.state.requests();
+    assert!(
+        requests.len() > 50,
+        "faults were injected into {} requests",
+        requests.len()
+    );
+}
+
+#[test]
+fn a_denied_scope_listing_leaves_the_other_scopes_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec {
+        accounts: vec![
+            "111111111111".parse::<AccountSpec>().unwrap(),
+            "222222222222".parse().unwrap(),
+        ],
+        ..spec_for("scoped-bucket", &[])
+    };
+    let s = make(spec);
+    let server = serve(dir.path(), &[&s.bucket]);
+    server.state.set_faults(Faults {
+        deny_list: vec!["AWSLogs/222222222222/".into()],
+        ..Faults::default()
+    });
+    let r = verify_s3(&server, "scoped-bucket", s.bucket.as_of);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.scopes.len(), 1);
+    assert_eq!(r.scopes[0].account, "111111111111");
+    assert_eq!(r.scopes[0].digests.valid, 6);
+    assert!(
+        r.unverified.iter().any(
+            |u| u.key.starts_with("AWSLogs/222222222222/") && u.cause.contains("access denied")
+        ),
+        "{:#?}",
+        r.unverified
+    );
+    assert_eq!(r.exit_code, exit::INCOMPLETE);
+}
+
+#[test]
+fn archived_logs_are_unverified_from_the_listing_without_a_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("archive-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let log = s.logs(1)[1].clone();
+    let name = log.rsplit('/').next().unwrap().to_string();
+    server.state.set_faults(Faults {
+        glacier: vec![name.clone()],
+        ..Faults::default()
+    });
+    let r = verify_s3(&server, "archive-bucket", s.bucket.as_of);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.unverified.len(), 1);
+    assert_eq!(r.unverified[0].key, log);
+    assert!(r.unverified[0].cause.contains("GLACIER"));
+    let gets: Vec<_> = server
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains(&name))
+        .collect();
+    assert!(gets.is_empty(), "{gets:?}");
+    assert_eq!(r.exit_code, exit::INCOMPLETE);
+}
+
+// --- the binary against the server ---------------------------------------------------------
+
+fn cli(server: &S3Server, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(args)
+        .args(["--endpoint-url", &server.endpoint])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_auditor_role_is_assumed_with_its_external_id_and_used_for_every_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("client-archive", &[Tamper::DigestDeleted]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let out = cli(
+        &server,
+        &[
+            "verify",
+            "s3://client-archive",
+            "--format",
+            "json",
+            "--role-arn",
+            "arn:aws:iam::111122223333:role/LogReader",
+            "--external-id",
+            "audit-7f3c",
+            "--role-session-name",
+            "audit-2024",
+            "--end",
+            "2024-01-01T07:00:00Z",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "digest_missing"));
+    let requests = server.state.requests();
+    let assume = requests
+        .iter()
+        .find(|r| r.action.as_deref() == Some("AssumeRole"))
+        .expect("AssumeRole");
+    assert!(
+        assume.body.contains("ExternalId=audit-7f3c"),
+        "{}",
+        assume.body
+    );
+    assert!(
+        assume
+            .body
+            .contains("RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FLogReader"),
+        "{}",
+        assume.body
+    );
+    assert!(
+        assume.body.contains("RoleSessionName=audit-2024"),
+        "{}",
+        assume.body
+    );
+    let reads: Vec<_> = requests.iter().filter(|r| r.action.is_none()).collect();
+    assert!(!reads.is_empty());
+    for r in reads {
+        assert_eq!(r.security_token.as_deref(), Some(SESSION_TOKEN), "{r:?}");
+        assert!(matches!(r.method.as_str(), "GET" | "HEAD"), "{r:?}");
+    }
+}
+
+#[test]
+fn keys_fetch_saves_keys_that_verify_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("keys-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let out = cli(
+        &server,
+        &[
+            "keys",
+            "fetch",
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+            "--start",
+            "2024-01-01",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = saved["PublicKeyList"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["Region"], "us-east-1");
+    assert_eq!(list[1]["Region"], "eu-west-1");
+    let file = dir.path().join("keys.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let out = cli(
+        &server,
+        &[
+            "verify",
+            "s3://keys-bucket",
+            "--public-keys",
+            file.to_str().unwrap(),
+            "--end",
+            "2024-01-01T07:00:00Z",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Keys given: no ListPublicKeys call was made by verify.
+    let calls = server
+        .state
+        .requests()
+        .iter()
+        .filter(|r| r.action.is_some())
+        .count();
+    assert_eq!(calls, 2, "only the two keys fetch calls");
+}
+
+#[test]
+fn simulate_uploads_a_bucket_that_verify_reads_with_the_same_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    let key = fixture("keys/TEST-ONLY-signing-key.pem");
+    let keys_out = dir.path().join("sim-keys.json");
+    let out = cli(
+        &server,
+        &[
+            "simulate",
+            "s3://drill-bucket/org-logs",
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--tamper",
+            "log-truncated",
+            "--public-keys-out",
+            keys_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &server,
+        &[
+            "verify",
+            "s3://drill-bucket/org-logs",
+            "--public-keys",
+            keys_out.to_str().unwrap(),
+            "--end",
+            "2024-01-01T07:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["log_corrupt"]);
+    assert_eq!(report["scopes"][0]["prefix"], "org-logs");
+    assert_eq!(report["source"], "s3://drill-bucket/org-logs/");
+}
+
+#[test]
+fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for(
+        "evidence-bucket",
+        &[
+            Tamper::TwoDigestsDeleted,
+            Tamper::LogModified,
+            Tamper::LogUnlisted,
+        ],
+    ));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let denied = s.logs(1)[0].clone();
+    server.state.set_faults(Faults {
+        deny_get: vec![denied.rsplit('/').next().unwrap().into()],
+        slow_down_every: 9,
+        ..Faults::default()
+    });
+    let end = "2024-01-01T07:00:00Z";
+    let online = cli(
+        &server,
+        &[
+            "verify",
+            "s3://evidence-bucket",
+            "--end",
+            end,
+            "--format",
+            "json",
+        ],
+    );
+    let copy = dir.path().join("evidence");
+    let out = cli(
+        &server,
+        &[
+            "acquire",
+            "s3://evidence-bucket",
+            copy.to_str().unwrap(),
+            "--end",
+            end,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "one object could not be copied: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&denied));
+
+    // Offline: every endpoint and proxy points at a closed port, and no keys are given.
+    let offline = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(["verify", copy.to_str().unwrap(), "--format", "json"])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let parse = |o: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (on, off) = (parse(&online), parse(&offline));
+    assert_eq!(online.status.code(), Some(1));
+    assert_eq!(
+        offline.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let strip = |r: &serde_json::Value| -> Vec<(String, String)> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["key"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(&on), strip(&off));
+    let unverified = |r: &serde_json::Value| -> Vec<String> {
+        r["unverified"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(unverified(&on), unverified(&off));
+    assert!(unverified(&off).contains(&denied));
+    assert_eq!(off["range"]["end"], end);
+    assert_eq!(off["bucket"], "evidence-bucket");
+    assert!(off["keys"][0]["origin"]
+        .as_str()
+        .unwrap()
+        .contains("trailproof-keys.json"));
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("trailproof-manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["caller"], CALLER_ARN);
+    assert_eq!(manifest["source"], "s3://evidence-bucket/");
+    let objects = manifest["objects"].as_array().unwrap();
+    let added = s.added();
+    assert!(
+        objects.iter().any(|o| o["key"] == added[0].as_str()),
+        "the unlisted log is copied too"
+    );
+    for o in objects {
+        let key = o["key"].as_str().unwrap();
+        let bytes = std::fs::read(copy.join(key)).unwrap();
+        assert_eq!(o["sha256"], trailproof::hash::sha256_hex(&bytes));
+        assert_eq!(o["size"], bytes.len());
+        assert!(o["etag"].is_string());
+    }
+}
+
+#[test]
+fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("resume-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let copy = dir.path().join("evidence");
+    let end = "2024-01-01T07:00:00Z";
+    let out = cli(
+        &server,
+        &[
+            "acquire",
+            "s3://resume-bucket",
+            copy.to_str().unwrap(),
+            "--end",
+            end,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Make it look interrupted: the journal holds what was done, the manifest is not written
+    // yet, and two objects never arrived.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("trailproof-manifest.json")).unwrap())
+            .unwrap();
+    let journal: String = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    std::fs::write(copy.join("trailproof-acquire.journal"), journal).unwrap();
+    std::fs::remove_file(copy.join("trailproof-manifest.json")).unwrap();
+    let lost = [s.logs(2)[0].clone(), s.digests()[3].clone()];
+    for key in &lost {
+        std::fs::remove_file(copy.join(key)).unwrap();
+    }
+    server.state.clear();
+    let out = cli(
+        &server,
+        &[
+            "acquire",
+            "s3://resume-bucket",
+            copy.to_str().unwrap(),
+            "--end",
+            end,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fetched: BTreeSet<String> = server
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && !r.query.contains("list-type") && r.action.is_none())
+        .map(|r| r.path.trim_start_matches("/resume-bucket/").to_string())
+        .collect();
+    assert_eq!(fetched, lost.iter().cloned().collect::<BTreeSet<_>>());
+    assert!(copy.join("trailproof-manifest.json").exists());
+    assert!(!copy.join("trailproof-acquire.journal").exists());
+    let report = verify_dir(&copy, test_keys(), |_| {});
+    assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.findings);
+}

@@ -214,6 +214,7 @@ fn main() {
                 trails: vec![],
                 jobs: 64,
                 strict: false,
+                progress: None,
             };
             runtime
                 .block_on(verify(&store, keys.clone(), options))

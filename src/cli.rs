@@ -51,6 +51,19 @@ pub enum Command {
     /// Write a signed, CloudTrail-shaped bucket into a folder or an S3 bucket, optionally
     /// damaged on purpose.
     Simulate(SimulateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// When to colour the text report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// When standard output is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,8 +165,12 @@ pub struct VerifyArgs {
     pub bucket: Option<String>,
 
     /// The report format on standard output.
-    #[arg(long, default_value = "text", value_name = "text|json")]
+    #[arg(long, default_value = "text", value_name = "text|json|junit|html")]
     pub format: Format,
+
+    /// Colour in the text report.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
 
     /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json.
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]

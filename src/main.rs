@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod progress;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -35,6 +36,23 @@ fn main() -> ExitCode {
                     Command::Acquire(args) => run_acquire(args).await,
                     Command::Keys(KeysCommand::Fetch(args)) => run_keys_fetch(args).await,
                     Command::Simulate(args) => run_simulate(args).await,
+                    Command::Completions { shell } => {
+                        let mut command = <Cli as clap::CommandFactory>::command();
+                        clap_complete::generate(
+                            shell,
+                            &mut command,
+                            "trailproof",
+                            &mut std::io::stdout(),
+                        );
+                        Ok(exit::VERIFIED)
+                    }
+                    Command::Man => {
+                        let command = <Cli as clap::CommandFactory>::command();
+                        clap_mangen::Man::new(command)
+                            .render(&mut std::io::stdout())
+                            .map_err(|e| format!("cannot write the man page: {e}"))?;
+                        Ok(exit::VERIFIED)
+                    }
                 }
             })
         });
@@ -66,7 +84,13 @@ async fn session(aws: &AwsArgs) -> Session {
     .await
 }
 
-fn options(filters: FilterArgs, end: Timestamp, jobs: u16, strict: bool) -> Options {
+fn options(
+    filters: FilterArgs,
+    end: Timestamp,
+    jobs: u16,
+    strict: bool,
+    progress: Option<Arc<dyn trailproof::verify::Progress>>,
+) -> Options {
     Options {
         start: filters.start,
         end,
@@ -75,10 +99,21 @@ fn options(filters: FilterArgs, end: Timestamp, jobs: u16, strict: bool) -> Opti
         trails: filters.trails,
         jobs: jobs as usize,
         strict,
+        progress,
     }
 }
 
 async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
+    let progress = progress::display(args.quiet, args.no_progress);
+    let color = match args.color {
+        cli::Color::Always => true,
+        cli::Color::Never => false,
+        cli::Color::Auto => {
+            use std::io::IsTerminal;
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
     let given = if args.public_keys.is_empty() {
         None
     } else {
@@ -95,7 +130,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
-            let opts = options(args.filters, end, args.jobs, args.strict);
+            let opts = options(args.filters, end, args.jobs, args.strict, progress);
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -133,30 +168,33 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                 .end
                 .or_else(|| store.manifest().and_then(|m| m.acquired_at))
                 .unwrap_or_else(chrono::Utc::now);
-            let opts = options(args.filters, end, args.jobs, args.strict);
+            let opts = options(args.filters, end, args.jobs, args.strict, progress);
             verify::verify(&store, Arc::new(keys), opts)
                 .await
                 .map_err(|e| e.to_string())?
         }
     };
-    write_reports(&report, &args.reports, args.format)?;
+    write_reports(&report, &args.reports, args.format, color)?;
     Ok(report.exit_code)
 }
 
+/// Renders the report once per format: files first (so a failure to write one is reported
+/// before anything is printed), then standard output.
 fn write_reports(
     report: &Report,
     files: &[(report::Format, std::path::PathBuf)],
     stdout: report::Format,
+    color: bool,
 ) -> Result<(), String> {
     for (format, path) in files {
-        std::fs::write(path, report::render(report, *format)).map_err(|e| {
+        std::fs::write(path, report::render(report, *format, false)).map_err(|e| {
             format!(
                 "cannot write the {format} report to {}: {e}",
                 path.display()
             )
         })?;
     }
-    print!("{}", report::render(report, stdout));
+    print!("{}", report::render(report, stdout, color));
     Ok(())
 }
 
@@ -170,7 +208,13 @@ async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
         .await
         .map_err(|e| e.to_string())?;
     let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
-    let opts = options(args.filters, end, args.jobs, false);
+    let opts = options(
+        args.filters,
+        end,
+        args.jobs,
+        false,
+        progress::display(false, false),
+    );
     let summary = trailproof::acquire::acquire(&session, &store, &args.dir, opts)
         .await
         .map_err(|e| e.to_string())?;

@@ -35,8 +35,37 @@ const DELIVERY_DELAY: Duration = Duration::minutes(15);
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
 
+/// The phases a run goes through, for progress reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Discovering,
+    Digests,
+    Logs,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Discovering => "discovering",
+            Phase::Digests => "digests",
+            Phase::Logs => "logs",
+        }
+    }
+}
+
+/// Where a run says how far it has got. The binary draws it on standard error; the library
+/// never prints.
+pub trait Progress: Send + Sync {
+    /// A phase starts, with the number of objects it will handle (0 when unknown).
+    fn phase(&self, phase: Phase, total: u64);
+    /// Objects (and their bytes) done in the current phase.
+    fn advance(&self, objects: u64, bytes: u64);
+    /// The run is over.
+    fn finish(&self);
+}
+
 /// What to verify.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub start: Option<Timestamp>,
     pub end: Timestamp,
@@ -45,6 +74,22 @@ pub struct Options {
     pub trails: Vec<String>,
     pub jobs: usize,
     pub strict: bool,
+    /// Where progress goes, if anywhere.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl Options {
+    fn phase(&self, phase: Phase, total: usize) {
+        if let Some(p) = &self.progress {
+            p.phase(phase, total as u64);
+        }
+    }
+
+    fn advance(&self, objects: u64, bytes: u64) {
+        if let Some(p) = &self.progress {
+            p.advance(objects, bytes);
+        }
+    }
 }
 
 /// Why a run could not be done at all.
@@ -168,6 +213,7 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
         unverified: Vec::new(),
         notes: Vec::new(),
     };
+    opts.phase(Phase::Discovering, 0);
     let locations = run.discover().await?;
     let (digest_objects, log_objects) = run.list_locations(&locations).await;
     Ok(Plan {
@@ -229,6 +275,7 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
         notes,
         ..
     } = run;
+    let opts_progress = opts.progress.clone();
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     unverified.sort();
     unverified.dedup();
@@ -256,6 +303,9 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
         ..Report::default()
     };
     report.exit_code = report.decide_exit_code();
+    if let Some(p) = &opts_progress {
+        p.finish();
+    }
     report
 }
 
@@ -389,8 +439,10 @@ impl<S: Store> Run<'_, S> {
     /// Lists each folder; a folder that cannot be listed is recorded as unverified.
     async fn list_all(&mut self, folders: Vec<String>) -> Vec<(String, crate::store::Listing)> {
         let store = self.store;
+        let opts = &self.opts;
         let listed = bounded(self.opts.jobs, folders, |f| async move {
             let r = store.list(&f).await;
+            opts.advance(1, 0);
             (f, r)
         })
         .await;
@@ -506,6 +558,7 @@ impl<S: Store> Run<'_, S> {
                 None => self.foreign_digest_object(&object.key),
             }
         }
+        self.opts.phase(Phase::Digests, wanted.len());
         let mut checks = self.read_digests(wanted, keys).await;
         checks.extend(archived);
         checks
@@ -517,6 +570,7 @@ impl<S: Store> Run<'_, S> {
         keys: &Arc<KeyRing>,
     ) -> Vec<DigestCheck> {
         let store = self.store;
+        let opts = &self.opts;
         let bucket: Arc<str> = store.bucket().into();
         bounded(self.opts.jobs, wanted, |(key, name)| {
             let keys = keys.clone();
@@ -524,6 +578,7 @@ impl<S: Store> Run<'_, S> {
             async move {
                 match store.get(&key).await {
                     Ok(object) => {
+                        opts.advance(1, object.bytes.len() as u64);
                         on_cpu(move || {
                             verify_digest(
                                 &key,

@@ -73,6 +73,7 @@ fn verify_s3(server: &S3Server, bucket: &str, end: chrono::DateTime<chrono::Utc>
             trails: vec![],
             jobs: 16,
             strict: false,
+            progress: None,
         };
         let plan = verify::plan(&store, &opts).await.unwrap();
         let mut keys = Vec::new();

@@ -11,10 +11,15 @@ use crate::finding::{Finding, Severity, Unverified, Window};
 use crate::keys::KeyInfo;
 use crate::layout::{Location, ScopeId, Timestamp};
 
+mod html;
 mod json;
+mod junit;
 pub mod text;
+pub mod timeline;
 
+pub use html::render_html;
 pub use json::render_json;
+pub use junit::render_junit;
 pub use text::render_text;
 
 /// The JSON schema version; bumped on any incompatible change.
@@ -121,6 +126,26 @@ impl ScopeSummary {
         }
     }
 
+    /// `[prefix/ ][org/]account region trail`, as readers see a scope.
+    pub fn display_name(&self) -> String {
+        let mut name = format!("{} {} {}", self.account, self.region, self.trail);
+        if let Some(org) = &self.org_id {
+            name = format!("{org}/{name}");
+        }
+        if !self.prefix.is_empty() {
+            name = format!("{}/ {name}", self.prefix);
+        }
+        name
+    }
+
+    /// Hours covered by valid digests.
+    pub fn covered_hours(&self) -> f64 {
+        self.covered
+            .iter()
+            .map(|w| (w.1 - w.0).num_seconds() as f64 / 3600.0)
+            .sum()
+    }
+
     pub fn location(&self) -> Location {
         Location {
             prefix: self.prefix.clone(),
@@ -206,6 +231,8 @@ impl Report {
 pub enum Format {
     Text,
     Json,
+    Junit,
+    Html,
 }
 
 impl FromStr for Format {
@@ -214,8 +241,10 @@ impl FromStr for Format {
         match s {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
+            "junit" => Ok(Format::Junit),
+            "html" => Ok(Format::Html),
             other => Err(format!(
-                "unknown report format {other:?} (expected text or json)"
+                "unknown report format {other:?} (expected text, json, junit or html)"
             )),
         }
     }
@@ -226,14 +255,38 @@ impl fmt::Display for Format {
         f.write_str(match self {
             Format::Text => "text",
             Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Html => "html",
         })
     }
 }
 
-/// Renders `report` in `format`.
-pub fn render(report: &Report, format: Format) -> String {
+/// Renders `report` in `format`; `color` asks for ANSI colour (text only).
+pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
-        Format::Text => render_text(report),
+        Format::Text => render_text(report, color),
         Format::Json => render_json(report),
+        Format::Junit => render_junit(report),
+        Format::Html => render_html(report),
     }
+}
+
+/// Escapes text for XML and HTML content and attributes. Control characters, which XML 1.0
+/// cannot carry at all, are shown as `\u{…}`.
+pub fn markup_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -1,9 +1,10 @@
-//! The human report: a table of scopes, the findings grouped by account and region with one
-//! sentence each and their evidence, what could not be checked, counts, and a verdict.
+//! The human report: a table of scopes (hours covered, digests, logs, gaps), the findings grouped
+//! by scope with one sentence each and their evidence, what could not be checked and why, counts,
+//! and a one-line verdict. Colour only when asked (a terminal without `NO_COLOR`, or `--color`).
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{exit, Report};
 use crate::finding::Severity;
 use crate::layout::format_time;
 
@@ -21,7 +22,27 @@ pub fn printable(s: &str) -> String {
         .collect()
 }
 
-pub fn render_text(r: &Report) -> String {
+struct Paint(bool);
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn severity(&self, s: Severity, text: &str) -> String {
+        match s {
+            Severity::Error => self.paint("1;31", text),
+            Severity::Warning => self.paint("33", text),
+            Severity::Info => self.paint("36", text),
+        }
+    }
+}
+
+pub fn render_text(r: &Report, color: bool) -> String {
+    let paint = Paint(color);
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(
@@ -45,16 +66,7 @@ pub fn render_text(r: &Report) -> String {
         let names: Vec<String> = r
             .scopes
             .iter()
-            .map(|s| {
-                let mut name = format!("{} {} {}", s.account, s.region, printable(&s.trail));
-                if let Some(org) = &s.org_id {
-                    name = format!("{org}/{name}");
-                }
-                if !s.prefix.is_empty() {
-                    name = format!("{}/ {name}", printable(&s.prefix));
-                }
-                name
-            })
+            .map(|s| printable(&s.display_name()))
             .collect();
         let width = names
             .iter()
@@ -64,72 +76,84 @@ pub fn render_text(r: &Report) -> String {
             .max(24);
         let _ = writeln!(
             w,
-            "{:<width$}  {:>23}  {:>34}  GAPS",
+            "{:<width$}  {:>6}  {:>23}  {:>34}  GAPS",
             "ACCOUNT / REGION / TRAIL",
+            "HOURS",
             "DIGESTS ok/bad/miss/unv",
             "LOGS ok/mod/corr/miss/unl/pend/unv",
         );
         for (s, name) in r.scopes.iter().zip(names) {
             let d = &s.digests;
             let l = &s.logs;
+            let gap_hours: f64 = s
+                .gaps
+                .iter()
+                .map(|g| (g.1 - g.0).num_seconds() as f64 / 3600.0)
+                .sum();
             let _ = writeln!(
                 w,
-                "{:<width$}  {:>23}  {:>34}  {}",
+                "{:<width$}  {:>6.0}  {:>23}  {:>34}  {}",
                 name,
+                s.covered_hours(),
                 format!("{}/{}/{}/{}", d.valid, d.invalid, d.missing, d.unverified),
                 format!(
                     "{}/{}/{}/{}/{}/{}/{}",
                     l.valid, l.modified, l.corrupt, l.missing, l.unlisted, l.pending, l.unverified
                 ),
-                s.gaps.len()
+                if s.gaps.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{} ({gap_hours:.0} h)", s.gaps.len())
+                }
             );
         }
         let _ = writeln!(w);
     }
-    if !r.findings.is_empty() {
-        let _ = writeln!(w, "Findings");
-        let mut group = None;
-        for f in &r.findings {
-            let this = (&f.prefix, &f.org_id, &f.account, &f.region);
-            if group != Some(this) {
-                group = Some(this);
-                let mut head = format!("{} {}", f.account, f.region);
-                if let Some(org) = &f.org_id {
-                    head = format!("{org}/{head}");
-                }
-                if !f.prefix.is_empty() {
-                    head = format!("{}/ {head}", printable(&f.prefix));
-                }
-                let _ = writeln!(w, "  {head}");
+    let mut group = None;
+    for f in &r.findings {
+        let this = (&f.prefix, &f.org_id, &f.account, &f.region, &f.trail);
+        if group != Some(this) {
+            group = Some(this);
+            let mut head = format!("{} {}", f.account, f.region);
+            if let Some(org) = &f.org_id {
+                head = format!("{org}/{head}");
             }
-            let _ = writeln!(
-                w,
-                "    {:<7} {:<24} {}",
-                f.severity.to_string(),
-                f.kind.as_str(),
-                printable(f.key.as_deref().unwrap_or("(key unknown)"))
-            );
+            if !f.prefix.is_empty() {
+                head = format!("{}/ {head}", f.prefix);
+            }
             let trail = f
                 .trail
                 .as_deref()
-                .map(|t| format!("trail {}: ", printable(t)))
-                .unwrap_or_default();
-            let _ = writeln!(w, "            {trail}{}", printable(&f.message));
-            if let Some(window) = &f.window {
-                let _ = writeln!(w, "            hours: {window}");
-            }
-            if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
-                let _ = writeln!(
-                    w,
-                    "            expected {}\n            actual   {}",
-                    printable(e),
-                    printable(a)
-                );
-            }
-            for log in &f.logs {
-                let _ = writeln!(w, "            log in these hours: {}", printable(log));
-            }
+                .map_or("(log folder)".to_string(), str::to_string);
+            let _ = writeln!(w, "Findings — {} {}", printable(&head), printable(&trail));
         }
+        let _ = writeln!(
+            w,
+            "  {} {:<24} {}",
+            paint.severity(f.severity, &format!("{:<7}", f.severity.to_string())),
+            f.kind.as_str(),
+            printable(f.key.as_deref().unwrap_or("(key unknown)"))
+        );
+        let _ = writeln!(w, "          {}", printable(&f.message));
+        if let Some(window) = &f.window {
+            let _ = writeln!(w, "          hours: {window}");
+        }
+        if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+            let _ = writeln!(
+                w,
+                "          expected {}\n          actual   {}",
+                printable(e),
+                printable(a)
+            );
+        }
+        if let Some(d) = &f.digest {
+            let _ = writeln!(w, "          digest: {}", printable(d));
+        }
+        for log in &f.logs {
+            let _ = writeln!(w, "          log in these hours: {}", printable(log));
+        }
+    }
+    if !r.findings.is_empty() {
         let _ = writeln!(w);
     }
     if !r.unverified.is_empty() {
@@ -157,6 +181,15 @@ pub fn render_text(r: &Report) -> String {
         r.count(Severity::Info),
         r.unverified.len()
     );
-    let _ = writeln!(w, "{}", r.verdict());
+    let verdict = r.verdict();
+    let _ = writeln!(
+        w,
+        "{}",
+        match r.exit_code {
+            exit::VERIFIED => paint.paint("1;32", &verdict),
+            exit::FINDINGS => paint.paint("1;31", &verdict),
+            _ => paint.paint("1;33", &verdict),
+        }
+    );
     out
 }

@@ -149,6 +149,7 @@ pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options))
         trails: vec![],
         jobs: 8,
         strict: false,
+        progress: None,
     };
     adjust(&mut options);
     let runtime = tokio::runtime::Runtime::new().unwrap();

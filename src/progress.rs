@@ -1,0 +1,136 @@
+//! Progress on standard error, never standard output: bars per phase (objects, bytes per
+//! second, ETA) when stderr is a terminal; otherwise a plain line every few seconds, which reads
+//! well in CI logs.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use trailproof::verify::{Phase, Progress};
+
+/// The progress display for a run, or none.
+pub fn display(quiet: bool, no_progress: bool) -> Option<Arc<dyn Progress>> {
+    if quiet || no_progress {
+        None
+    } else if std::io::stderr().is_terminal() {
+        Some(Arc::new(Bars::default()))
+    } else {
+        Some(Arc::new(Lines::default()))
+    }
+}
+
+#[derive(Default)]
+struct Bars {
+    current: Mutex<Option<(ProgressBar, u64, Instant)>>,
+}
+
+impl Progress for Bars {
+    fn phase(&self, phase: Phase, total: u64) {
+        let mut current = self.current.lock().expect("lock");
+        if let Some((bar, _, _)) = current.take() {
+            bar.finish();
+        }
+        let bar = if total == 0 {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::new(total)
+        };
+        let template = if total == 0 {
+            "{prefix:>12} {spinner} {pos} folders listed, {per_sec}"
+        } else {
+            "{prefix:>12} [{bar:30}] {pos}/{len} objects, {per_sec}, {msg} ETA {eta}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(phase.as_str());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        *current = Some((bar, 0, Instant::now()));
+    }
+
+    fn advance(&self, objects: u64, bytes: u64) {
+        if let Some((bar, total_bytes, started)) = self.current.lock().expect("lock").as_mut() {
+            *total_bytes += bytes;
+            bar.inc(objects);
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{}/s",
+                HumanBytes((*total_bytes as f64 / secs) as u64)
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((bar, _, _)) = self.current.lock().expect("lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Lines {
+    state: Mutex<LineState>,
+}
+
+#[derive(Default)]
+struct LineState {
+    phase: Option<Phase>,
+    total: u64,
+    done: u64,
+    bytes: u64,
+    started: Option<Instant>,
+    printed: Option<Instant>,
+}
+
+const EVERY: Duration = Duration::from_secs(5);
+
+impl LineState {
+    fn line(&self) -> String {
+        let secs = self
+            .started
+            .map_or(0.0, |s| s.elapsed().as_secs_f64())
+            .max(0.001);
+        let phase = self.phase.map_or("", Phase::as_str);
+        if self.total == 0 {
+            format!("trailproof: {phase}: {} folders listed", self.done)
+        } else {
+            format!(
+                "trailproof: {phase}: {}/{} objects, {}, {:.0} objects/s",
+                self.done,
+                self.total,
+                HumanBytes(self.bytes),
+                self.done as f64 / secs
+            )
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn phase(&self, phase: Phase, total: u64) {
+        let mut s = self.state.lock().expect("lock");
+        *s = LineState {
+            phase: Some(phase),
+            total,
+            started: Some(Instant::now()),
+            printed: s.printed,
+            ..LineState::default()
+        };
+    }
+
+    fn advance(&self, objects: u64, bytes: u64) {
+        let mut s = self.state.lock().expect("lock");
+        s.done += objects;
+        s.bytes += bytes;
+        let due = s.printed.is_none_or(|p| p.elapsed() >= EVERY)
+            && s.started.is_some_and(|t| t.elapsed() >= EVERY);
+        if due {
+            s.printed = Some(Instant::now());
+            eprintln!("{}", s.line());
+        }
+    }
+
+    fn finish(&self) {}
+}

@@ -285,6 +285,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 4000)]
     pub log_bytes: u32,
 
+    /// Draw log sizes log-uniformly between --log-bytes and this (many small logs, a few
+    /// large ones, as CloudTrail delivers them).
+    #[arg(long, value_name = "BYTES")]
+    pub log_bytes_max: Option<u32>,
+
     /// Add a backfill digest (first scope) listing a log its regular digest missed.
     #[arg(long)]
     pub backfill: bool,

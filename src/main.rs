@@ -322,6 +322,7 @@ async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
         hours: args.hours,
         logs_per_hour: args.logs_per_hour,
         log_bytes: args.log_bytes,
+        log_bytes_max: args.log_bytes_max,
         backfill: args.backfill,
         restart_at: args.restart_at,
         escape_slashes: args.escape_slashes,

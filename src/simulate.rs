@@ -161,6 +161,9 @@ pub struct Spec {
     pub logs_per_hour: u32,
     /// Mean uncompressed size of a log; sizes vary from a quarter to twice this.
     pub log_bytes: u32,
+    /// When set, log sizes are drawn log-uniformly between `log_bytes` and this: many small
+    /// logs and a few large ones, as CloudTrail delivers them.
+    pub log_bytes_max: Option<u32>,
     pub backfill: bool,
     /// Hour index at which logging is off for an hour, after which a new chain starts.
     pub restart_at: Option<u32>,
@@ -182,6 +185,7 @@ impl Default for Spec {
             hours: 6,
             logs_per_hour: 2,
             log_bytes: 4000,
+            log_bytes_max: None,
             backfill: false,
             restart_at: None,
             escape_slashes: false,
@@ -483,8 +487,17 @@ impl Maker<'_> {
     fn make_log(&mut self, location: &Location, time: Timestamp) -> (String, LogFileJson) {
         let unique = self.rng.alnum(16);
         let key = log_key(location, time, &unique);
-        let target = (self.spec.log_bytes / 4) as u64
-            + self.rng.below(self.spec.log_bytes as u64 * 7 / 4 + 1);
+        let target = match self.spec.log_bytes_max {
+            Some(max) if max > self.spec.log_bytes => {
+                let (lo, hi) = ((self.spec.log_bytes as f64).ln(), (max as f64).ln());
+                let u = self.rng.below(1 << 20) as f64 / (1u64 << 20) as f64;
+                (lo + (hi - lo) * u).exp() as u64
+            }
+            _ => {
+                (self.spec.log_bytes / 4) as u64
+                    + self.rng.below(self.spec.log_bytes as u64 * 7 / 4 + 1)
+            }
+        };
         let content = log_content(&mut self.rng, location, time, target as usize);
         let log = LogFileJson {
             bucket: self.spec.bucket.clone(),

@@ -161,6 +161,12 @@ impl S3 for Store {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.fs.head_object(req).await
     }
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
@@ -289,7 +295,10 @@ async fn handle(
         },
     });
 
-    if target.as_deref() == Some("CloudTrail_20131101.ListPublicKeys") {
+    if target
+        .as_deref()
+        .is_some_and(|t| t.ends_with("ListPublicKeys"))
+    {
         return Ok(list_public_keys(&state));
     }
     if let Some(action) = action {

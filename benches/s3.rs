@@ -1,0 +1,302 @@
+//! trailproof against `aws cloudtrail validate-logs`, side by side, over one simulated bucket
+//! served from a local S3 server (s3s on 127.0.0.1, TCP_NODELAY, the same server the tests use)
+//! that also answers ListPublicKeys: `cargo bench --bench s3` (needs `pip install awscli`).
+//!
+//! For each injected per-request delay (default 0 and 20 ms: loopback, and what real S3 round
+//! trips cost) it prints the server's ceiling for plain concurrent GETs of the same objects,
+//! trailproof's wall time and objects per second, the AWS CLI's (one run per account and region,
+//! as it requires), and the ratios. Then peak RSS of `verify` at 1× and 10× the objects.
+//!
+//! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
+//! TRAILPROOF_BENCH_DELAYS_MS ("0,20"), TRAILPROOF_BENCH_JOBS (64), TRAILPROOF_BENCH_SKIP_CLI.
+
+#[path = "../tests/common/s3.rs"]
+mod server;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
+use server::{S3Server, ACCESS_KEY, SECRET_KEY};
+use trailproof::aws::{AwsOptions, Session};
+use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec};
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+fn spec(days: u32, logs: u32) -> Spec {
+    Spec {
+        bucket: "bench-bucket".into(),
+        accounts: ACCOUNTS
+            .iter()
+            .map(|a| a.parse::<AccountSpec>().unwrap())
+            .collect(),
+        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+        hours: days * 24,
+        logs_per_hour: logs,
+        // Log-uniform 16 KB .. 2 MB inflated: mostly a few KB compressed, some ~100 KB.
+        log_bytes: 16_000,
+        log_bytes_max: Some(2_000_000),
+        ..Spec::default()
+    }
+}
+
+fn with_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_S3", endpoint);
+}
+
+/// Runs `cmd` and returns its wall time, exit code, output and peak RSS (KiB), measured by a
+/// Python wrapper's getrusage of its child.
+fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
+    let mut wrapped = Command::new("python3");
+    wrapped.args([
+        "-c",
+        "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))",
+    ]);
+    wrapped.arg(cmd.get_program());
+    wrapped.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    let t = Instant::now();
+    let out = wrapped.output().expect("python3 runs");
+    let wall = t.elapsed();
+    let tail = String::from_utf8_lossy(&out.stderr);
+    let mut parts = tail.split_whitespace();
+    let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
+    let rss = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    (
+        wall,
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        rss,
+    )
+}
+
+/// The server's ceiling: plain GETs of every object, `jobs` in flight, through the SDK.
+fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let session = Session::connect(&AwsOptions {
+            endpoint_url: Some(server.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            ..AwsOptions::default()
+        })
+        .await;
+        let store = session.s3_store("bench-bucket", "").await.unwrap();
+        let store = &store;
+        let t = Instant::now();
+        let results = trailproof::verify::bounded(jobs, keys, |k| async move {
+            trailproof::store::Store::get(store, k)
+                .await
+                .map(|o| o.bytes.len())
+        })
+        .await;
+        assert!(results.iter().all(Result::is_ok));
+        t.elapsed()
+    })
+}
+
+fn main() {
+    let days: u32 = env("TRAILPROOF_BENCH_DAYS", "2").parse().unwrap();
+    let logs: u32 = env("TRAILPROOF_BENCH_LOGS", "12").parse().unwrap();
+    let jobs: usize = env("TRAILPROOF_BENCH_JOBS", "64").parse().unwrap();
+    let delays: Vec<u64> = env("TRAILPROOF_BENCH_DELAYS_MS", "0,20")
+        .split(',')
+        .map(|d| d.trim().parse().unwrap())
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pem =
+        std::fs::read_to_string(root.join("fixtures/keys/TEST-ONLY-signing-key.pem")).unwrap();
+    let signer = rsa::RsaPrivateKey::from_pkcs1_pem(&pem).unwrap();
+    let binary = env!("CARGO_BIN_EXE_trailproof");
+
+    let t = Instant::now();
+    let bucket: Bucket = simulate(&spec(days, logs), &signer).unwrap();
+    let bytes: usize = bucket.objects.values().map(|o| o.bytes.len()).sum();
+    let keys: Vec<String> = bucket.objects.keys().cloned().collect();
+    let end = trailproof::layout::format_time(bucket.as_of);
+    println!(
+        "bucket: {} accounts x {} regions x {} h x {} logs/h: {} objects, {:.1} MB stored (made in {:.1?})",
+        ACCOUNTS.len(),
+        REGIONS.len(),
+        days * 24,
+        logs,
+        keys.len(),
+        bytes as f64 / 1e6,
+        t.elapsed()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    let der = signer
+        .to_public_key()
+        .to_pkcs1_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    server
+        .state
+        .keys
+        .lock()
+        .unwrap()
+        .push((der, 1_672_531_200, 1_893_456_000));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let session = Session::connect(&AwsOptions {
+            endpoint_url: Some(server.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            ..AwsOptions::default()
+        })
+        .await;
+        session
+            .upload("bench-bucket", &bucket.objects, 32)
+            .await
+            .unwrap();
+    });
+    let have_cli = std::env::var("TRAILPROOF_BENCH_SKIP_CLI").is_err()
+        && Command::new("aws")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have_cli {
+        println!(
+            "(the AWS CLI is not run: pip install awscli, and unset TRAILPROOF_BENCH_SKIP_CLI)"
+        );
+    }
+
+    println!();
+    println!("| delay | GET ceiling (obj/s) | trailproof | obj/s | % of ceiling | requests/s | AWS CLI | obj/s | requests/s | CLI ÷ trailproof |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for delay in delays {
+        server.state.set_faults(server::Faults {
+            delay: Duration::from_millis(delay),
+            ..server::Faults::default()
+        });
+        let ceiling_time = ceiling(&server, &keys, jobs);
+        let ceiling_rate = keys.len() as f64 / ceiling_time.as_secs_f64();
+
+        server.state.clear();
+        let mut cmd = Command::new(binary);
+        cmd.args([
+            "verify",
+            "s3://bench-bucket",
+            "--endpoint-url",
+            &server.endpoint,
+            "--end",
+            &end,
+            "--jobs",
+            &jobs.to_string(),
+            "--format",
+            "json",
+            "-q",
+        ]);
+        with_env(&mut cmd, &server.endpoint);
+        let (tp_wall, tp_code, tp_out, _) = measure(&cmd);
+        assert_eq!(
+            tp_code,
+            0,
+            "trailproof: {}",
+            &tp_out[..tp_out.len().min(2000)]
+        );
+        let tp_requests = server.state.requests().len();
+        let tp_rate = keys.len() as f64 / tp_wall.as_secs_f64();
+
+        let (mut cli_wall, mut cli_requests) = (Duration::ZERO, 0);
+        if have_cli {
+            for account in ACCOUNTS {
+                for region in REGIONS {
+                    server.state.clear();
+                    let mut cmd = Command::new("aws");
+                    cmd.args([
+                        "--region",
+                        region,
+                        "--endpoint-url",
+                        &server.endpoint,
+                        "cloudtrail",
+                        "validate-logs",
+                        "--trail-arn",
+                        &format!("arn:aws:cloudtrail:us-east-1:{account}:trail/management"),
+                        "--start-time",
+                        "2024-01-01T00:00:00Z",
+                        "--end-time",
+                        &end,
+                        "--s3-bucket",
+                        "bench-bucket",
+                    ]);
+                    with_env(&mut cmd, &server.endpoint);
+                    let (wall, code, out, _) = measure(&cmd);
+                    assert!(
+                        code == 0 && out.contains("digest files valid") && !out.contains("INVALID"),
+                        "AWS CLI, {account} {region}: {out}"
+                    );
+                    cli_wall += wall;
+                    cli_requests += server.state.requests().len();
+                }
+            }
+        }
+        let cli_rate = keys.len() as f64 / cli_wall.as_secs_f64().max(1e-9);
+        println!(
+            "| {delay} ms | {ceiling_rate:.0} | {:.2} s | {tp_rate:.0} | {:.0}% | {:.0} | {} | {} | {} | {} |",
+            tp_wall.as_secs_f64(),
+            100.0 * tp_rate / ceiling_rate,
+            tp_requests as f64 / tp_wall.as_secs_f64(),
+            if have_cli { format!("{:.2} s", cli_wall.as_secs_f64()) } else { "-".into() },
+            if have_cli { format!("{cli_rate:.0}") } else { "-".into() },
+            if have_cli { format!("{:.0}", cli_requests as f64 / cli_wall.as_secs_f64()) } else { "-".into() },
+            if have_cli { format!("{:.1}x", cli_wall.as_secs_f64() / tp_wall.as_secs_f64()) } else { "-".into() },
+        );
+    }
+
+    // Memory: the same shape at 10x the objects (ten times the days), verified offline.
+    println!();
+    let rss = |scale: u32| -> (usize, u64) {
+        let b = simulate(
+            &Spec {
+                log_bytes: 8_000,
+                log_bytes_max: Some(64_000),
+                ..spec(days * scale, logs)
+            },
+            &signer,
+        )
+        .unwrap();
+        let d = dir.path().join(format!("rss-{scale}"));
+        write_dir(&b, &d).unwrap();
+        let keys_file = dir.path().join(format!("rss-{scale}.json"));
+        std::fs::write(&keys_file, &b.public_keys).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.args([
+            "verify",
+            d.to_str().unwrap(),
+            "--public-keys",
+            keys_file.to_str().unwrap(),
+            "-q",
+            "--format",
+            "json",
+        ]);
+        let (_, code, _, rss) = measure(&cmd);
+        assert_eq!(code, 0);
+        (b.objects.len(), rss)
+    };
+    let (n1, r1) = rss(1);
+    let (n10, r10) = rss(10);
+    println!(
+        "peak RSS, offline verify: {n1} objects {} MiB, {n10} objects {} MiB: ratio {:.2}x",
+        r1 / 1024,
+        r10 / 1024,
+        r10 as f64 / r1 as f64
+    );
+}

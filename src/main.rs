@@ -84,6 +84,23 @@ async fn session(aws: &AwsArgs) -> Session {
     .await
 }
 
+/// A session and a store for `s3://bucket[/prefix]`.
+async fn s3_source(
+    bucket: &str,
+    prefix: &str,
+    aws: &AwsArgs,
+) -> Result<(Session, trailproof::store::S3Store), String> {
+    if bucket.is_empty() {
+        return Err("no bucket name in the s3:// address".into());
+    }
+    let session = session(aws).await;
+    let store = session
+        .s3_store(bucket, prefix)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((session, store))
+}
+
 fn options(
     filters: FilterArgs,
     end: Timestamp,
@@ -121,14 +138,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     };
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
-            if bucket.is_empty() {
-                return Err(format!("{}: no bucket name", args.source));
-            }
-            let session = session(&args.aws).await;
-            let store = session
-                .s3_store(bucket, prefix)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
             let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
             let opts = options(args.filters, end, args.jobs, args.strict, progress);
             let plan = verify::plan(&store, &opts)
@@ -200,13 +210,8 @@ fn write_reports(
 
 async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
     let (bucket, prefix) = s3_url(&args.source)
-        .filter(|(b, _)| !b.is_empty())
         .ok_or_else(|| format!("{}: acquire copies from s3://bucket[/prefix]", args.source))?;
-    let session = session(&args.aws).await;
-    let store = session
-        .s3_store(bucket, prefix)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
     let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
     let opts = options(
         args.filters,

@@ -748,7 +748,7 @@ impl<S: Store> Run<'_, S> {
     /// Hashes every log a valid digest of a selected scope lists, in parallel, and compares.
     async fn hash_logs(
         &mut self,
-        pool: &LogPool,
+        pool: &LogPool<'_>,
         log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
         summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
     ) {
@@ -764,9 +764,9 @@ impl<S: Store> Run<'_, S> {
             if !listings.iter().any(|l| l.selected) {
                 continue;
             }
-            if let Some(cause) = archived.get(key.as_str()) {
+            if let Some(cause) = archived.get(key) {
                 for l in listings.iter().filter(|l| l.selected) {
-                    if let Some(s) = summaries.get_mut(&l.scope) {
+                    if let Some(s) = summaries.get_mut(l.scope) {
                         s.logs.unverified += 1;
                     }
                 }
@@ -783,21 +783,24 @@ impl<S: Store> Run<'_, S> {
                 );
                 continue;
             }
-            work.push((key.clone(), listings));
+            work.push((*key, listings));
         }
+        self.opts.phase(Phase::Logs, work.len());
+        let opts = &self.opts;
         let results = bounded(self.opts.jobs, work, |(key, listings)| async move {
-            let outcome = match store.open(&key).await {
+            let outcome = match store.open(key).await {
                 Ok(body) => on_cpu(move || hash_gzip(body))
                     .await
                     .map_err(LogFailure::Inflate),
                 Err(e) => Err(LogFailure::Store(e)),
             };
+            opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
             (key, listings, outcome)
         })
         .await;
         for (key, listings, outcome) in results {
             for listing in listings.iter().filter(|l| l.selected) {
-                let scope = &listing.scope;
+                let scope = listing.scope;
                 let counts = &mut summaries.get_mut(scope).expect("selected scope").logs;
                 let finding = |kind, message: String| {
                     Finding::new(
@@ -805,12 +808,12 @@ impl<S: Store> Run<'_, S> {
                         self.opts.strict,
                         &scope.location,
                         Some(&scope.trail),
-                        Some(&key),
+                        Some(key),
                         message,
                     )
-                    .digest(&listing.digest)
+                    .digest(listing.digest)
                 };
-                let time = parse_log_key(&key).map(|n| n.time);
+                let time = parse_log_key(key).map(|n| n.time);
                 let found = match &outcome {
                     Ok(inflated) => {
                         let actual = hex::encode(inflated.sha256);
@@ -827,7 +830,7 @@ impl<S: Store> Run<'_, S> {
                                         listing.digest
                                     ),
                                 )
-                                .hashes(listing.hash.clone(), actual),
+                                .hashes(listing.hash, actual),
                             )
                         }
                     }
@@ -838,7 +841,7 @@ impl<S: Store> Run<'_, S> {
                                 Kind::LogCorrupt,
                                 format!("the log is not one intact gzip member: {damage}"),
                             )
-                            .hashes(listing.hash.clone(), "(not computable)"),
+                            .hashes(listing.hash, "(not computable)"),
                         )
                     }
                     Err(LogFailure::Store(StoreError::NotFound { .. })) => {
@@ -854,7 +857,7 @@ impl<S: Store> Run<'_, S> {
                     Err(LogFailure::Store(e)) => {
                         counts.unverified += 1;
                         self.unverified.push(Unverified {
-                            key: key.clone(),
+                            key: key.to_string(),
                             cause: e.cause(),
                         });
                         None
@@ -862,7 +865,7 @@ impl<S: Store> Run<'_, S> {
                     Err(LogFailure::Inflate(InflateError::Read(e))) => {
                         counts.unverified += 1;
                         self.unverified.push(Unverified {
-                            key: key.clone(),
+                            key: key.to_string(),
                             cause: format!("read failed while hashing: {e}"),
                         });
                         None
@@ -881,7 +884,7 @@ impl<S: Store> Run<'_, S> {
     /// Matches every log object in the range against the logs that digests list.
     fn find_unlisted(
         &mut self,
-        pool: &LogPool,
+        pool: &LogPool<'_>,
         checks: &[DigestCheck],
         log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
         selected: &BTreeSet<ScopeId>,
@@ -918,7 +921,7 @@ impl<S: Store> Run<'_, S> {
                 continue;
             }
             for object in objects {
-                if pool.trusted.contains_key(&object.key) {
+                if pool.trusted.contains_key(object.key.as_str()) {
                     continue;
                 }
                 let time = parse_log_key(&object.key).map(|n| n.time);
@@ -927,7 +930,7 @@ impl<S: Store> Run<'_, S> {
                         continue;
                     }
                 }
-                if let Some(digest) = pool.untrusted.get(&object.key) {
+                if let Some(digest) = pool.untrusted.get(object.key.as_str()) {
                     self.unverified(
                         &object.key,
                         format!("listed only by {digest}, which failed verification"),
@@ -1018,42 +1021,42 @@ enum LogFailure {
     Inflate(InflateError),
 }
 
-/// One digest's record of a log.
-struct PoolEntry {
-    scope: ScopeId,
-    digest: String,
-    bucket: String,
-    hash: String,
+/// One digest's record of a log, borrowed from the digest checks: a run holds one record per
+/// listed log, so nothing here is copied.
+struct PoolEntry<'c> {
+    scope: &'c ScopeId,
+    digest: &'c str,
+    bucket: &'c str,
+    hash: &'c str,
     /// The digest's scope is one the user selected (its logs are checked and counted).
     selected: bool,
 }
 
 /// Every log name the digests list: those vouched for by valid digests, and those named only
 /// by digests that failed (which vouch for nothing).
-struct LogPool {
-    trusted: BTreeMap<String, Vec<PoolEntry>>,
-    untrusted: HashMap<String, String>,
+struct LogPool<'c> {
+    trusted: BTreeMap<&'c str, Vec<PoolEntry<'c>>>,
+    untrusted: HashMap<&'c str, &'c str>,
 }
 
-impl LogPool {
-    fn new(checks: &[DigestCheck], selected: &BTreeSet<ScopeId>) -> LogPool {
-        let mut trusted: BTreeMap<String, Vec<PoolEntry>> = BTreeMap::new();
+impl<'c> LogPool<'c> {
+    fn new(checks: &'c [DigestCheck], selected: &BTreeSet<ScopeId>) -> LogPool<'c> {
+        let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
         let mut untrusted = HashMap::new();
         for check in checks {
             let Some(body) = &check.body else { continue };
+            let is_selected = selected.contains(&check.name.scope);
             for log in &body.logs {
                 if check.is_valid() {
-                    trusted.entry(log.key.clone()).or_default().push(PoolEntry {
-                        scope: check.name.scope.clone(),
-                        digest: check.key.clone(),
-                        bucket: log.bucket.clone(),
-                        hash: log.hash.clone(),
-                        selected: selected.contains(&check.name.scope),
+                    trusted.entry(log.key.as_str()).or_default().push(PoolEntry {
+                        scope: &check.name.scope,
+                        digest: &check.key,
+                        bucket: &log.bucket,
+                        hash: &log.hash,
+                        selected: is_selected,
                     });
                 } else {
-                    untrusted
-                        .entry(log.key.clone())
-                        .or_insert_with(|| check.key.clone());
+                    untrusted.entry(log.key.as_str()).or_insert(check.key.as_str());
                 }
             }
         }

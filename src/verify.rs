@@ -1048,15 +1048,20 @@ impl<'c> LogPool<'c> {
             let is_selected = selected.contains(&check.name.scope);
             for log in &body.logs {
                 if check.is_valid() {
-                    trusted.entry(log.key.as_str()).or_default().push(PoolEntry {
-                        scope: &check.name.scope,
-                        digest: &check.key,
-                        bucket: &log.bucket,
-                        hash: &log.hash,
-                        selected: is_selected,
-                    });
+                    trusted
+                        .entry(log.key.as_str())
+                        .or_default()
+                        .push(PoolEntry {
+                            scope: &check.name.scope,
+                            digest: &check.key,
+                            bucket: &log.bucket,
+                            hash: &log.hash,
+                            selected: is_selected,
+                        });
                 } else {
-                    untrusted.entry(log.key.as_str()).or_insert(check.key.as_str());
+                    untrusted
+                        .entry(log.key.as_str())
+                        .or_insert(check.key.as_str());
                 }
             }
         }

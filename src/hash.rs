@@ -53,87 +53,240 @@ pub struct Inflated {
 
 const BUF: usize = 64 * 1024;
 
+/// Where a [`Gunzip`] is in the member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Header,
+    Body,
+    Trailer,
+    Done,
+}
+
+/// A strict gunzip fed bytes as they arrive (from a file or a network stream), keeping one
+/// output buffer whatever the object's size.
+pub struct Gunzip {
+    stage: Stage,
+    /// Header bytes until the header is complete, then the trailer's bytes.
+    pending: Vec<u8>,
+    inflater: Decompress,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+    sha: Sha256,
+    limit: u64,
+    /// Bytes after the trailer, and the first two of them.
+    extra: u64,
+    extra_head: Vec<u8>,
+}
+
+impl Gunzip {
+    /// `limit` caps the inflated size (a defence against decompression bombs where the content
+    /// is kept in memory).
+    pub fn new(limit: u64) -> Gunzip {
+        Gunzip {
+            stage: Stage::Header,
+            pending: Vec::new(),
+            inflater: Decompress::new(false),
+            out: vec![0u8; BUF],
+            crc: crc32fast::Hasher::new(),
+            sha: Sha256::new(),
+            limit,
+            extra: 0,
+            extra_head: Vec::new(),
+        }
+    }
+
+    /// Takes the next bytes of the object, passing inflated content to `sink`.
+    pub fn feed(&mut self, mut input: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), Damage> {
+        while !input.is_empty() {
+            match self.stage {
+                Stage::Header => {
+                    self.pending.extend_from_slice(input);
+                    input = &[];
+                    if let Some(len) = header_len(&self.pending, false)? {
+                        let rest = self.pending.split_off(len);
+                        self.pending.clear();
+                        self.stage = Stage::Body;
+                        return self.feed(&rest, sink);
+                    }
+                }
+                Stage::Body => {
+                    let before = input.len();
+                    self.pump(&mut input, sink)?;
+                    if self.stage == Stage::Body && input.len() == before {
+                        return Err(Damage::BadDeflate("the inflater made no progress".into()));
+                    }
+                }
+                Stage::Trailer => {
+                    let take = (8 - self.pending.len()).min(input.len());
+                    self.pending.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    if self.pending.len() == 8 {
+                        self.stage = Stage::Done;
+                    }
+                }
+                Stage::Done => {
+                    let head = (2 - self.extra_head.len().min(2)).min(input.len());
+                    self.extra_head.extend_from_slice(&input[..head]);
+                    self.extra += input.len() as u64;
+                    input = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inflates as much of `input` as it can (and any output the inflater still holds).
+    fn pump(&mut self, input: &mut &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), Damage> {
+        loop {
+            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
+            let status = self
+                .inflater
+                .decompress(input, &mut self.out, FlushDecompress::None)
+                .map_err(|e| Damage::BadDeflate(e.to_string()))?;
+            let consumed = (self.inflater.total_in() - in_before) as usize;
+            let produced = (self.inflater.total_out() - out_before) as usize;
+            *input = &input[consumed..];
+            if produced > 0 {
+                let piece = &self.out[..produced];
+                self.crc.update(piece);
+                self.sha.update(piece);
+                sink(piece);
+                if self.inflater.total_out() > self.limit {
+                    return Err(Damage::TooLarge(self.limit));
+                }
+            }
+            if status == Status::StreamEnd {
+                self.stage = Stage::Trailer;
+                return Ok(());
+            }
+            if consumed == 0 && produced == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The object has ended: checks that it was one whole member with nothing after it.
+    pub fn finish(mut self, sink: &mut dyn FnMut(&[u8])) -> Result<Inflated, Damage> {
+        if self.stage == Stage::Body {
+            let mut nothing: &[u8] = &[];
+            self.pump(&mut nothing, sink)?;
+        }
+        match self.stage {
+            Stage::Header if self.pending.is_empty() => {
+                return Err(Damage::NotGzip("nothing (empty object)".into()))
+            }
+            Stage::Header => {
+                header_len(&self.pending, true)?;
+                return Err(Damage::Truncated("header"));
+            }
+            Stage::Body => return Err(Damage::Truncated("deflate data")),
+            Stage::Trailer => return Err(Damage::Truncated("trailer")),
+            Stage::Done => {}
+        }
+        let stated_crc = u32::from_le_bytes(self.pending[..4].try_into().expect("4 bytes"));
+        let stated_len = u32::from_le_bytes(self.pending[4..8].try_into().expect("4 bytes"));
+        let size = self.inflater.total_out();
+        let actual_crc = self.crc.finalize();
+        if stated_crc != actual_crc {
+            return Err(Damage::Crc {
+                stated: stated_crc,
+                actual: actual_crc,
+            });
+        }
+        // ISIZE is the length modulo 2^32 (RFC 1952 §2.3.1).
+        if stated_len != size as u32 {
+            return Err(Damage::Length {
+                stated: stated_len,
+                actual: size as u32,
+            });
+        }
+        if self.extra > 0 {
+            return Err(if self.extra_head.starts_with(&[0x1f, 0x8b]) {
+                Damage::SecondMember
+            } else {
+                Damage::TrailingData(self.extra)
+            });
+        }
+        Ok(Inflated {
+            sha256: self.sha.finalize().into(),
+            size,
+        })
+    }
+}
+
+/// The length of the gzip header at the start of `buf`, `None` while more bytes are needed.
+/// `ended`: no more bytes will come (so a short non-gzip object is named as such).
+fn header_len(buf: &[u8], ended: bool) -> Result<Option<usize>, Damage> {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    let not_gzip =
+        buf.first().is_some_and(|b| *b != 0x1f) || buf.get(1).is_some_and(|b| *b != 0x8b);
+    // Wait for four bytes to show, however the object is split into chunks.
+    if not_gzip && buf.len() < 4 && !ended {
+        return Ok(None);
+    }
+    if not_gzip {
+        return Err(Damage::NotGzip(format!(
+            "bytes {}",
+            hex::encode(&buf[..buf.len().min(4)])
+        )));
+    }
+    if buf.len() < 10 {
+        return Ok(None);
+    }
+    if buf[2] != 8 {
+        return Err(Damage::BadHeader(format!("compression method {}", buf[2])));
+    }
+    let flags = buf[3];
+    if flags & 0xe0 != 0 {
+        return Err(Damage::BadHeader(format!(
+            "reserved flag bits set ({flags:#04x})"
+        )));
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let Some(len) = buf.get(at..at + 2) else {
+            return Ok(None);
+        };
+        at += 2 + u16::from_le_bytes([len[0], len[1]]) as usize;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            match buf
+                .get(at..)
+                .and_then(|rest| rest.iter().position(|b| *b == 0))
+            {
+                Some(zero) => at += zero + 1,
+                None => return Ok(None),
+            }
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    Ok((buf.len() >= at).then_some(at))
+}
+
 /// Inflates exactly one gzip member from `input`, passing the content to `sink` piece by piece,
-/// and fails on anything but one intact member with nothing after it. `limit` caps the inflated
-/// size (a defence against decompression bombs where the content is kept in memory).
+/// and fails on anything but one intact member with nothing after it.
 pub fn inflate_strict<R: BufRead>(
     mut input: R,
     limit: u64,
     mut sink: impl FnMut(&[u8]),
 ) -> Result<Inflated, InflateError> {
-    read_header(&mut input)?;
-    let mut inflater = Decompress::new(false);
-    let mut out = vec![0u8; BUF];
-    let mut crc = crc32fast::Hasher::new();
-    let mut sha = Sha256::new();
+    let mut gunzip = Gunzip::new(limit);
     loop {
         let chunk = input.fill_buf().map_err(InflateError::Read)?;
-        let at_eof = chunk.is_empty();
-        let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
-        let status = inflater
-            .decompress(chunk, &mut out, FlushDecompress::None)
-            .map_err(|e| Damage::BadDeflate(e.to_string()))?;
-        let consumed = (inflater.total_in() - in_before) as usize;
-        let produced = (inflater.total_out() - out_before) as usize;
-        input.consume(consumed);
-        if produced > 0 {
-            let piece = &out[..produced];
-            crc.update(piece);
-            sha.update(piece);
-            sink(piece);
-            if inflater.total_out() > limit {
-                return Err(Damage::TooLarge(limit).into());
-            }
+        if chunk.is_empty() {
+            break;
         }
-        match status {
-            Status::StreamEnd => break,
-            _ if at_eof && consumed == 0 && produced == 0 => {
-                return Err(Damage::Truncated("deflate data").into())
-            }
-            _ => {}
-        }
+        let n = chunk.len();
+        gunzip.feed(chunk, &mut sink)?;
+        input.consume(n);
     }
-    let mut trailer = [0u8; 8];
-    read_exact(&mut input, &mut trailer, "trailer")?;
-    let stated_crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-    let stated_len = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-    let size = inflater.total_out();
-    let actual_crc = crc.finalize();
-    if stated_crc != actual_crc {
-        return Err(Damage::Crc {
-            stated: stated_crc,
-            actual: actual_crc,
-        }
-        .into());
-    }
-    // ISIZE is the length modulo 2^32 (RFC 1952 §2.3.1).
-    if stated_len != size as u32 {
-        return Err(Damage::Length {
-            stated: stated_len,
-            actual: size as u32,
-        }
-        .into());
-    }
-    let rest = input.fill_buf().map_err(InflateError::Read)?;
-    if !rest.is_empty() {
-        if rest.starts_with(&[0x1f, 0x8b]) {
-            return Err(Damage::SecondMember.into());
-        }
-        let mut extra = 0u64;
-        loop {
-            let n = input.fill_buf().map_err(InflateError::Read)?.len();
-            if n == 0 {
-                break;
-            }
-            extra += n as u64;
-            input.consume(n);
-        }
-        return Err(Damage::TrailingData(extra).into());
-    }
-    Ok(Inflated {
-        sha256: sha.finalize().into(),
-        size,
-    })
+    Ok(gunzip.finish(&mut sink)?)
 }
 
 /// Inflates a whole in-memory gzip object strictly, returning the content and its SHA-256.
@@ -150,82 +303,6 @@ pub fn inflate_to_vec(bytes: &[u8], limit: u64) -> Result<(Vec<u8>, Inflated), D
 /// Hashes a gzip object as a stream: SHA-256 of the inflated content, memory independent of size.
 pub fn hash_gzip<R: BufRead>(input: R) -> Result<Inflated, InflateError> {
     inflate_strict(input, u64::MAX, |_| {})
-}
-
-fn read_exact<R: BufRead>(
-    input: &mut R,
-    buf: &mut [u8],
-    part: &'static str,
-) -> Result<(), InflateError> {
-    input.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => InflateError::Damaged(Damage::Truncated(part)),
-        _ => InflateError::Read(e),
-    })
-}
-
-fn skip_zero_terminated<R: BufRead>(input: &mut R) -> Result<(), InflateError> {
-    let mut field = Vec::new();
-    input
-        .read_until(0, &mut field)
-        .map_err(InflateError::Read)?;
-    if field.last() != Some(&0) {
-        return Err(Damage::Truncated("header").into());
-    }
-    Ok(())
-}
-
-fn read_header<R: BufRead>(input: &mut R) -> Result<(), InflateError> {
-    const FHCRC: u8 = 0x02;
-    const FEXTRA: u8 = 0x04;
-    const FNAME: u8 = 0x08;
-    const FCOMMENT: u8 = 0x10;
-    let mut fixed = [0u8; 10];
-    let got = {
-        let mut n = 0;
-        while n < fixed.len() {
-            let k = input.read(&mut fixed[n..]).map_err(InflateError::Read)?;
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
-        n
-    };
-    if got < 2 || fixed[..2] != [0x1f, 0x8b] {
-        let shown = if got == 0 {
-            "nothing (empty object)".to_string()
-        } else {
-            format!("bytes {}", hex::encode(&fixed[..got.min(4)]))
-        };
-        return Err(Damage::NotGzip(shown).into());
-    }
-    if got < fixed.len() {
-        return Err(Damage::Truncated("header").into());
-    }
-    if fixed[2] != 8 {
-        return Err(Damage::BadHeader(format!("compression method {}", fixed[2])).into());
-    }
-    let flags = fixed[3];
-    if flags & 0xe0 != 0 {
-        return Err(Damage::BadHeader(format!("reserved flag bits set ({flags:#04x})")).into());
-    }
-    if flags & FEXTRA != 0 {
-        let mut len = [0u8; 2];
-        read_exact(input, &mut len, "header")?;
-        let mut extra = vec![0u8; u16::from_le_bytes(len) as usize];
-        read_exact(input, &mut extra, "header")?;
-    }
-    if flags & FNAME != 0 {
-        skip_zero_terminated(input)?;
-    }
-    if flags & FCOMMENT != 0 {
-        skip_zero_terminated(input)?;
-    }
-    if flags & FHCRC != 0 {
-        let mut crc = [0u8; 2];
-        read_exact(input, &mut crc, "header")?;
-    }
-    Ok(())
 }
 
 /// Compresses `content` as one gzip member with a fixed header (mtime 0), so that the same
@@ -286,6 +363,28 @@ mod tests {
         let mut bad_len = gz.clone();
         bad_len[n - 1] ^= 1;
         assert!(matches!(damage(&bad_len), Damage::Length { .. }));
+    }
+
+    #[test]
+    fn fed_a_byte_at_a_time_it_gives_the_same_answers() {
+        let gz = gzip(&b"{\"eventName\":\"GetObject\"}".repeat(3000));
+        let mut damaged = gz.clone();
+        damaged.extend_from_slice(&gzip(b"x"));
+        for bytes in [&gz[..], &gz[..gz.len() - 3], &damaged[..], b"{}"] {
+            let whole = hash_gzip(bytes).map_err(|e| e.to_string());
+            let mut g = Gunzip::new(u64::MAX);
+            let mut fed = Ok(());
+            for b in bytes {
+                fed = g.feed(std::slice::from_ref(b), &mut |_| {});
+                if fed.is_err() {
+                    break;
+                }
+            }
+            let bytewise = fed
+                .and_then(|_| g.finish(&mut |_| {}))
+                .map_err(|e| e.to_string());
+            assert_eq!(whole, bytewise);
+        }
     }
 
     #[test]

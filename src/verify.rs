@@ -16,14 +16,13 @@ use futures::stream::{self, StreamExt};
 use crate::chain::{link_chain, ChainInput};
 use crate::digest::{verify_digest, DigestCheck, DigestStatus};
 use crate::finding::{Finding, Kind, Unverified, Window};
-use crate::hash::{hash_gzip, InflateError};
 use crate::keys::KeyRing;
 use crate::layout::{
     format_time, is_account, is_org_id, is_region, parse_digest_key, parse_log_key, Location,
     ScopeId, Timestamp,
 };
 use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
-use crate::store::{ObjectInfo, Store, StoreError};
+use crate::store::{HashFailure, ObjectInfo, Store, StoreError};
 
 /// A log listed by no digest is `log_unlisted` once valid digests cover this long past its name's
 /// time; before that it may simply not be listed yet (`log_pending`).
@@ -99,16 +98,6 @@ pub enum VerifyError {
     Unlistable { source_name: String, cause: String },
     #[error("the range starts at {start} but ends at {end}: the start must come first")]
     EmptyRange { start: String, end: String },
-}
-
-/// Runs `f` on the rayon pool and awaits its result without blocking a tokio worker.
-async fn on_cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        // The receiver only goes away if the run itself was dropped.
-        let _ = tx.send(f());
-    });
-    rx.await.expect("a rayon task ended without answering")
 }
 
 /// Maps `items` through `f` with at most `jobs` in flight, keeping the input order.
@@ -579,7 +568,7 @@ impl<S: Store> Run<'_, S> {
                 match store.get(&key).await {
                     Ok(object) => {
                         opts.advance(1, object.bytes.len() as u64);
-                        on_cpu(move || {
+                        crate::cpu::run(move || {
                             verify_digest(
                                 &key,
                                 &name,
@@ -788,12 +777,7 @@ impl<S: Store> Run<'_, S> {
         self.opts.phase(Phase::Logs, work.len());
         let opts = &self.opts;
         let results = bounded(self.opts.jobs, work, |(key, listings)| async move {
-            let outcome = match store.open(key).await {
-                Ok(body) => on_cpu(move || hash_gzip(body))
-                    .await
-                    .map_err(LogFailure::Inflate),
-                Err(e) => Err(LogFailure::Store(e)),
-            };
+            let outcome = store.hash_gzip(key).await;
             opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
             (key, listings, outcome)
         })
@@ -834,7 +818,7 @@ impl<S: Store> Run<'_, S> {
                             )
                         }
                     }
-                    Err(LogFailure::Inflate(InflateError::Damaged(damage))) => {
+                    Err(HashFailure::Damaged(damage)) => {
                         counts.corrupt += 1;
                         Some(
                             finding(
@@ -844,7 +828,7 @@ impl<S: Store> Run<'_, S> {
                             .hashes(listing.hash, "(not computable)"),
                         )
                     }
-                    Err(LogFailure::Store(StoreError::NotFound { .. })) => {
+                    Err(HashFailure::Store(StoreError::NotFound { .. })) => {
                         counts.missing += 1;
                         Some(finding(
                             Kind::LogMissing,
@@ -854,19 +838,11 @@ impl<S: Store> Run<'_, S> {
                             ),
                         ))
                     }
-                    Err(LogFailure::Store(e)) => {
+                    Err(HashFailure::Store(e)) => {
                         counts.unverified += 1;
                         self.unverified.push(Unverified {
                             key: key.to_string(),
                             cause: e.cause(),
-                        });
-                        None
-                    }
-                    Err(LogFailure::Inflate(InflateError::Read(e))) => {
-                        counts.unverified += 1;
-                        self.unverified.push(Unverified {
-                            key: key.to_string(),
-                            cause: format!("read failed while hashing: {e}"),
                         });
                         None
                     }
@@ -1014,11 +990,6 @@ impl<S: Store> Run<'_, S> {
         }
         self.findings.extend(strays);
     }
-}
-
-enum LogFailure {
-    Store(StoreError),
-    Inflate(InflateError),
 }
 
 /// One digest's record of a log, borrowed from the digest checks: a run holds one record per

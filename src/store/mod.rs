@@ -76,6 +76,14 @@ impl StoreError {
     }
 }
 
+/// Why a log could not be hashed: the store could not deliver it, or it is not one intact gzip
+/// member.
+#[derive(Debug)]
+pub enum HashFailure {
+    Store(StoreError),
+    Damaged(crate::hash::Damage),
+}
+
 /// A read-only view of one bucket (or of a mirror of one).
 pub trait Store: Send + Sync {
     /// The bucket name: digests sign `bucket/key`, so it must be the real one.
@@ -92,4 +100,24 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Object, StoreError>> + Send;
     /// Opens an object for streaming.
     fn open(&self, key: &str) -> impl Future<Output = Result<Body, StoreError>> + Send;
+
+    /// Inflates a gzip object strictly and hashes its content, memory independent of its size.
+    /// By default the opened stream is read and hashed on the CPU pool; a store whose bytes
+    /// arrive over a network feeds them as they come instead.
+    fn hash_gzip(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<crate::hash::Inflated, HashFailure>> + Send {
+        async move {
+            let body = self.open(key).await.map_err(HashFailure::Store)?;
+            crate::cpu::run(move || crate::hash::hash_gzip(body))
+                .await
+                .map_err(|e| match e {
+                    crate::hash::InflateError::Damaged(d) => HashFailure::Damaged(d),
+                    crate::hash::InflateError::Read(e) => HashFailure::Store(
+                        StoreError::unreadable(key, format!("read failed while hashing: {e}")),
+                    ),
+                })
+        }
+    }
 }

@@ -14,7 +14,8 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::Client;
 
-use super::{Body, Listing, Object, ObjectInfo, Store, StoreError};
+use super::{Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError};
+use crate::hash::{Gunzip, Inflated};
 
 /// How often a GetObject whose body broke off is tried in all.
 const BODY_ATTEMPTS: usize = 3;
@@ -222,6 +223,60 @@ impl Store for S3Store {
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
         self.get_versioned(key).await.map(|(object, _)| object)
+    }
+
+    /// Feeds the body to a strict gunzip chunk by chunk as it arrives, each chunk inflated and
+    /// hashed on the CPU pool: memory per request is one chunk and one inflate buffer, whatever
+    /// the object's size. A body that breaks off is fetched again from the start.
+    async fn hash_gzip(&self, key: &str) -> Result<Inflated, HashFailure> {
+        let mut last = String::new();
+        for attempt in 0..BODY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| HashFailure::Store(get_error(key, e)))?;
+            let expected = out.content_length();
+            let mut body = out.body;
+            let mut gunzip = Box::new(Gunzip::new(u64::MAX));
+            let mut received = 0i64;
+            let broke = loop {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => {
+                        received += chunk.len() as i64;
+                        gunzip = crate::cpu::run(move || {
+                            let mut g = gunzip;
+                            g.feed(&chunk, &mut |_| {}).map(|_| g)
+                        })
+                        .await
+                        .map_err(HashFailure::Damaged)?;
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(format!("the body broke off: {}", error_chain(&e))),
+                }
+            };
+            match (broke, expected) {
+                (Some(cause), _) => last = cause,
+                (None, Some(n)) if n != received => {
+                    last = format!("the body ended after {received} of {n} bytes")
+                }
+                (None, _) => {
+                    return crate::cpu::run(move || gunzip.finish(&mut |_| {}))
+                        .await
+                        .map_err(HashFailure::Damaged)
+                }
+            }
+        }
+        Err(HashFailure::Store(StoreError::unreadable(
+            key,
+            format!("{last} ({BODY_ATTEMPTS} attempts)"),
+        )))
     }
 
     async fn open(&self, key: &str) -> Result<Body, StoreError> {

@@ -8,7 +8,8 @@
 //! as it requires), and the ratios. Then peak RSS of `verify` at 1× and 10× the objects.
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
-//! TRAILPROOF_BENCH_DELAYS_MS ("0,20"), TRAILPROOF_BENCH_JOBS (64), TRAILPROOF_BENCH_SKIP_CLI.
+//! TRAILPROOF_BENCH_DELAYS_MS ("0,20"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
+//! (64), TRAILPROOF_BENCH_SKIP_CLI.
 
 #[path = "../tests/common/s3.rs"]
 mod server;
@@ -116,6 +117,7 @@ fn main() {
     let jobs: usize = env("TRAILPROOF_BENCH_JOBS", "64").parse().unwrap();
     let delays: Vec<u64> = env("TRAILPROOF_BENCH_DELAYS_MS", "0,20")
         .split(',')
+        .filter(|d| !d.trim().is_empty())
         .map(|d| d.trim().parse().unwrap())
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

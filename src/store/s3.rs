@@ -20,6 +20,9 @@ use crate::hash::{Gunzip, Inflated};
 /// How often a GetObject whose body broke off is tried in all.
 const BODY_ATTEMPTS: usize = 3;
 
+/// How many received bytes are handed to the CPU pool at a time.
+const FEED_BATCH: usize = 256 * 1024;
+
 /// What a GetObject returned beside the bytes, for an evidence manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectVersion {
@@ -246,17 +249,27 @@ impl Store for S3Store {
             let mut body = out.body;
             let mut gunzip = Box::new(Gunzip::new(u64::MAX));
             let mut received = 0i64;
+            // Network chunks are small (a few KB); they are gathered into batches so that each
+            // hand-off to the CPU pool carries enough work to be worth it.
+            let mut batch: Vec<u8> = Vec::with_capacity(FEED_BATCH);
             let broke = loop {
-                match body.try_next().await {
-                    Ok(Some(chunk)) => {
-                        received += chunk.len() as i64;
-                        gunzip = crate::cpu::run(move || {
-                            let mut g = gunzip;
-                            g.feed(&chunk, &mut |_| {}).map(|_| g)
-                        })
-                        .await
-                        .map_err(HashFailure::Damaged)?;
-                    }
+                let next = body.try_next().await;
+                let ended = matches!(next, Ok(None));
+                if let Ok(Some(chunk)) = &next {
+                    received += chunk.len() as i64;
+                    batch.extend_from_slice(chunk);
+                }
+                if batch.len() >= FEED_BATCH || (ended && !batch.is_empty()) {
+                    let bytes = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
+                    gunzip = crate::cpu::run(move || {
+                        let mut g = gunzip;
+                        g.feed(&bytes, &mut |_| {}).map(|_| g)
+                    })
+                    .await
+                    .map_err(HashFailure::Damaged)?;
+                }
+                match next {
+                    Ok(Some(_)) => {}
                     Ok(None) => break None,
                     Err(e) => break Some(format!("the body broke off: {}", error_chain(&e))),
                 }

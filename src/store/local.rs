@@ -92,6 +92,8 @@ pub struct LocalStore {
     manifest: Option<Manifest>,
     /// Keys the manifest says could not be copied, with the cause.
     unreadable: BTreeMap<String, String>,
+    /// Folders already resolved and found inside the mirror: many objects share a day folder.
+    checked_folders: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl LocalStore {
@@ -136,6 +138,7 @@ impl LocalStore {
             bucket,
             manifest,
             unreadable,
+            checked_folders: Default::default(),
         })
     }
 
@@ -174,10 +177,30 @@ impl LocalStore {
             ));
         }
         let path = self.root.join(key);
-        if let Err(e) = fs::symlink_metadata(&path) {
-            return Err(io_error(key, e));
+        let kind = fs::symlink_metadata(&path)
+            .map_err(|e| io_error(key, e))?
+            .file_type();
+        // The folder holding the object: resolved once (links included) and remembered.
+        if let Some(parent) = path.parent() {
+            let known = self.checked_folders.lock().expect("lock").contains(parent);
+            if !known {
+                self.inside(key, parent)?;
+                self.checked_folders
+                    .lock()
+                    .expect("lock")
+                    .insert(parent.to_path_buf());
+            }
         }
-        let real = fs::canonicalize(&path)
+        // The object itself, when it is a link.
+        if kind.is_symlink() {
+            self.inside(key, &path)?;
+        }
+        Ok(path)
+    }
+
+    /// Refuses `path` (for `key`) unless it resolves inside the mirror.
+    fn inside(&self, key: &str, path: &Path) -> Result<(), StoreError> {
+        let real = fs::canonicalize(path)
             .map_err(|e| StoreError::unreadable(key, format!("cannot resolve the path: {e}")))?;
         if !real.starts_with(&self.root) {
             return Err(StoreError::unreadable(
@@ -188,7 +211,7 @@ impl LocalStore {
                 ),
             ));
         }
-        Ok(path)
+        Ok(())
     }
 
     fn read_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, StoreError> {

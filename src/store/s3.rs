@@ -51,22 +51,30 @@ impl S3Store {
         }
     }
 
+    /// One GetObject; a retry of a body that broke off waits a little longer each time.
+    async fn get_object(
+        &self,
+        key: &str,
+        attempt: usize,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| get_error(key, e))
+    }
+
     /// Reads an object with its metadata and version details, re-reading a body that breaks
     /// off (the SDK retries the request, not the body stream).
     pub async fn get_versioned(&self, key: &str) -> Result<(Object, ObjectVersion), StoreError> {
         let mut last = String::new();
         for attempt in 0..BODY_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| get_error(key, e))?;
+            let out = self.get_object(key, attempt).await?;
             let metadata: BTreeMap<String, String> = out
                 .metadata()
                 .map(|m| {
@@ -234,17 +242,10 @@ impl Store for S3Store {
     async fn hash_gzip(&self, key: &str) -> Result<Inflated, HashFailure> {
         let mut last = String::new();
         for attempt in 0..BODY_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
             let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
+                .get_object(key, attempt)
                 .await
-                .map_err(|e| HashFailure::Store(get_error(key, e)))?;
+                .map_err(HashFailure::Store)?;
             let expected = out.content_length();
             let mut body = out.body;
             let mut gunzip = Box::new(Gunzip::new(u64::MAX));

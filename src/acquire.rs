@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 use crate::aws::Session;
 use crate::finding::Unverified;
 use crate::keys::{self, KeyRing};
-use crate::layout::is_clean_key;
+use crate::layout::{is_clean_key, location_of};
 use crate::store::local::{Manifest, ManifestObject, MANIFEST, METADATA_SUFFIX};
-use crate::store::{Body, Listing, Object, S3Store, Store, StoreError};
+use crate::store::{Body, Listing, Object, ObjectInfo, S3Store, Store, StoreError};
 use crate::verify::{self, Options};
 
 /// The journal of objects already copied, beside the manifest while a copy is in progress.
@@ -57,6 +57,8 @@ struct Copier<'a> {
     copied: Mutex<BTreeMap<String, ManifestObject>>,
     failed: Mutex<BTreeMap<String, String>>,
     resumed: Mutex<usize>,
+    /// Every CloudTrail object the verification's listings showed.
+    listed: Mutex<BTreeMap<String, ObjectInfo>>,
 }
 
 fn folder_error(path: &Path, e: impl std::fmt::Display) -> AcquireError {
@@ -187,8 +189,16 @@ impl Store for Copier<'_> {
 
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
         let listed = self.source.list(prefix).await;
-        if let Err(e) = &listed {
-            self.fail(prefix, e.cause());
+        match &listed {
+            Ok(listing) => {
+                let mut seen = self.listed.lock().expect("lock");
+                for object in &listing.objects {
+                    if location_of(&object.key).is_some() {
+                        seen.insert(object.key.clone(), object.clone());
+                    }
+                }
+            }
+            Err(e) => self.fail(prefix, e.cause()),
         }
         listed
     }
@@ -242,10 +252,10 @@ pub async fn acquire(
         copied: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(BTreeMap::new()),
         resumed: Mutex::new(0),
+        listed: Mutex::new(BTreeMap::new()),
     };
 
     let plan = verify::plan(&copier, &opts).await?;
-    let listed: Vec<_> = plan.listed().cloned().collect();
     let mut notes = Vec::new();
     let mut trusted = Vec::new();
     for (region, start, end) in plan.key_ranges(&opts) {
@@ -269,8 +279,9 @@ pub async fn acquire(
     let rest: Vec<_> = {
         let copied = copier.copied.lock().expect("lock");
         let failed = copier.failed.lock().expect("lock");
+        let listed = std::mem::take(&mut *copier.listed.lock().expect("lock"));
         listed
-            .into_iter()
+            .into_values()
             .filter(|o| !copied.contains_key(&o.key) && !failed.contains_key(&o.key))
             .collect()
     };

@@ -255,9 +255,41 @@ pub fn format_time(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The location of any key below `…/AWSLogs/[org/]<account>/<kind>/<region>/`.
+pub fn location_of(key: &str) -> Option<Location> {
+    let segs: Vec<&str> = key.split('/').collect();
+    let at = segs.iter().rposition(|s| *s == "AWSLogs")?;
+    let rest = &segs[at + 1..];
+    let (org_id, rest) = match rest.first() {
+        Some(o) if is_org_id(o) => (Some(o.to_string()), &rest[1..]),
+        _ => (None, rest),
+    };
+    match rest {
+        [account, _kind, region, ..] if is_account(account) && is_region(region) => {
+            Some(Location {
+                prefix: segs[..at].join("/"),
+                org_id,
+                account: account.to_string(),
+                region: region.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_of_reads_prefix_org_account_region() {
+        let l = location_of("p/AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/us-east-1/x")
+            .unwrap();
+        assert_eq!(l.prefix, "p");
+        assert_eq!(l.org_id.as_deref(), Some("o-abcdefghij"));
+        assert_eq!(l.region, "us-east-1");
+        assert!(location_of("AWSLogs/xyz/CloudTrail/us-east-1/a").is_none());
+    }
 
     fn scope(prefix: &str, org: Option<&str>, trail: &str) -> ScopeId {
         ScopeId {

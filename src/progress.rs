@@ -36,8 +36,10 @@ impl Progress for Bars {
         } else {
             ProgressBar::new(total)
         };
-        let template = if total == 0 {
+        let template = if phase == Phase::Discovering {
             "{prefix:>12} {spinner} {pos} folders listed, {per_sec}"
+        } else if total == 0 {
+            "{prefix:>12} {spinner} {pos} objects, {per_sec}, {msg}"
         } else {
             "{prefix:>12} [{bar:30}] {pos}/{len} objects, {per_sec}, {msg} ETA {eta}"
         };
@@ -94,8 +96,15 @@ impl LineState {
             .map_or(0.0, |s| s.elapsed().as_secs_f64())
             .max(0.001);
         let phase = self.phase.map_or("", Phase::as_str);
-        if self.total == 0 {
+        if self.phase == Some(Phase::Discovering) {
             format!("trailproof: {phase}: {} folders listed", self.done)
+        } else if self.total == 0 {
+            format!(
+                "trailproof: {phase}: {} objects, {}, {:.0} objects/s",
+                self.done,
+                HumanBytes(self.bytes),
+                self.done as f64 / secs
+            )
         } else {
             format!(
                 "trailproof: {phase}: {}/{} objects, {}, {:.0} objects/s",

@@ -1,28 +1,35 @@
-//! The run: discover scopes, read and check digests, link chains, hash logs, look for unlisted
-//! logs, and collect every outcome into one [`Report`].
+//! The run: discover locations, then verify each location day by day: read and check its
+//! digests, hash the logs they list, and match its log folders against what digests list. Chains
+//! are linked and leftovers judged when a location is done; every outcome goes into one
+//! [`Report`].
 //!
-//! Requests are bounded by one setting (`jobs`): every phase maps its work through a stream
-//! buffered to that many futures. CPU work (inflate, SHA-256, RSA) is handed to rayon one task
-//! per in-flight future and awaited through a oneshot channel, so tokio workers never block on it
-//! and the hand-off is bounded by the same setting. Outcomes are collected, sorted and returned;
-//! nothing here prints.
+//! Memory does not grow with the number of logs: a location holds the logs of about two days
+//! (those listed by digests, and the folder listing awaiting the next day's digests), plus a
+//! compact record of each digest (its links, without its list of logs) for chain linking, plus
+//! what will be reported anyway. A few locations are verified at once, and the next day's
+//! folders are listed while the current day is checked.
+//!
+//! Requests are bounded by one setting (`jobs`): every request holds one of `jobs` permits shared
+//! by the whole run. CPU work (inflate, SHA-256, RSA) is handed to rayon and awaited through a
+//! oneshot channel, so tokio workers never block on it. Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 
 use crate::chain::{link_chain, ChainInput};
 use crate::digest::{verify_digest, DigestCheck, DigestStatus};
 use crate::finding::{Finding, Kind, Unverified, Window};
 use crate::keys::KeyRing;
 use crate::layout::{
-    format_time, is_account, is_org_id, is_region, parse_digest_key, parse_log_key, Location,
-    ScopeId, Timestamp,
+    format_time, is_account, is_org_id, is_region, location_of, parse_digest_key, parse_log_key,
+    DigestName, Location, ScopeId, Timestamp,
 };
 use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
-use crate::store::{HashFailure, ObjectInfo, Store, StoreError};
+use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
 /// A log listed by no digest is `log_unlisted` once valid digests cover this long past its name's
 /// time; before that it may simply not be listed yet (`log_pending`).
@@ -34,20 +41,23 @@ const DELIVERY_DELAY: Duration = Duration::minutes(15);
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
 
+/// Requests in flight per location verified at once: `jobs / this` locations run together.
+const JOBS_PER_LOCATION: usize = 16;
+
 /// The phases a run goes through, for progress reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// Listing folders down to the date folders in range.
     Discovering,
-    Digests,
-    Logs,
+    /// Reading digests and hashing logs.
+    Verifying,
 }
 
 impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Discovering => "discovering",
-            Phase::Digests => "digests",
-            Phase::Logs => "logs",
+            Phase::Verifying => "verifying",
         }
     }
 }
@@ -89,6 +99,14 @@ impl Options {
             p.advance(objects, bytes);
         }
     }
+
+    fn in_range(&self, digest_end: Timestamp) -> bool {
+        self.start.is_none_or(|s| digest_end >= s) && digest_end - Duration::hours(1) <= self.end
+    }
+
+    fn selects(&self, scope: &ScopeId) -> bool {
+        self.trails.is_empty() || self.trails.contains(&scope.trail)
+    }
 }
 
 /// Why a run could not be done at all.
@@ -114,49 +132,45 @@ where
         .await
 }
 
-/// Everything the run has learnt so far; turned into the report at the end.
-struct Run<'s, S> {
-    store: &'s S,
-    opts: Options,
-    findings: Vec<Finding>,
-    unverified: Vec<Unverified>,
-    notes: Vec<String>,
-}
-
-/// What discovery found: the locations and the listed digest and log objects in range, plus
-/// what could not be listed. Made by [`plan`], consumed by [`execute`].
+/// What discovery found: each location with its date folders in range, plus what could not be
+/// listed. Made by [`plan`], consumed by [`execute`].
 pub struct Plan {
     started_at: Timestamp,
-    locations: Vec<Location>,
-    digest_objects: Vec<ObjectInfo>,
-    log_objects: BTreeMap<Location, Vec<ObjectInfo>>,
+    work: Vec<LocationWork>,
     findings: Vec<Finding>,
     unverified: Vec<Unverified>,
+}
+
+/// One location and its date folders in range, in date order.
+struct LocationWork {
+    location: Location,
+    days: BTreeMap<NaiveDate, DayFolders>,
+}
+
+/// The folders of one date of one location.
+#[derive(Clone, Debug, Default)]
+struct DayFolders {
+    digests: Option<String>,
+    logs: Option<String>,
 }
 
 impl Plan {
     /// For each source region with digests in range, the span whose signing keys are needed:
-    /// the range (or, for all history, from the oldest digest) widened by two hours.
+    /// the range (or, for all history, from the oldest digest date folder) widened by two hours.
     pub fn key_ranges(&self, opts: &Options) -> Vec<(String, Timestamp, Timestamp)> {
-        let mut oldest: BTreeMap<&str, Timestamp> = BTreeMap::new();
-        for name in self
-            .digest_objects
-            .iter()
-            .filter_map(|o| parse_digest_key(&o.key))
-        {
-            let region = self
-                .locations
-                .iter()
-                .find(|l| *l == &name.scope.location)
-                .map_or("", |l| l.region.as_str());
-            let at = oldest.entry(region).or_insert(name.end);
-            *at = (*at).min(name.end);
+        let mut oldest: BTreeMap<&str, NaiveDate> = BTreeMap::new();
+        for work in &self.work {
+            let first = work.days.iter().find(|(_, d)| d.digests.is_some());
+            if let Some((date, _)) = first {
+                let at = oldest.entry(work.location.region.as_str()).or_insert(*date);
+                *at = (*at).min(*date);
+            }
         }
         oldest
             .into_iter()
-            .filter(|(r, _)| !r.is_empty())
             .map(|(region, first)| {
-                let start = opts.start.unwrap_or(first - Duration::hours(1));
+                let midnight = first.and_time(chrono::NaiveTime::MIN).and_utc();
+                let start = opts.start.unwrap_or(midnight - Duration::hours(1));
                 (
                     region.to_string(),
                     start - Duration::hours(2),
@@ -166,11 +180,9 @@ impl Plan {
             .collect()
     }
 
-    /// Every object the listing found (digests and logs).
-    pub fn listed(&self) -> impl Iterator<Item = &ObjectInfo> {
-        self.digest_objects
-            .iter()
-            .chain(self.log_objects.values().flatten())
+    /// The locations found.
+    pub fn locations(&self) -> impl Iterator<Item = &Location> {
+        self.work.iter().map(|w| &w.location)
     }
 }
 
@@ -184,7 +196,7 @@ pub async fn verify<S: Store>(
     Ok(execute(store, planned, keys, opts).await)
 }
 
-/// Discovers every location under the source and lists its digests and logs in range.
+/// Discovers every location under the source and its date folders in range.
 pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyError> {
     let started_at = chrono::Utc::now();
     if let Some(start) = opts.start {
@@ -195,79 +207,66 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
             });
         }
     }
-    let mut run = Run {
+    let mut discovery = Discovery {
         store,
-        opts: opts.clone(),
-        findings: Vec::new(),
+        opts,
         unverified: Vec::new(),
-        notes: Vec::new(),
     };
     opts.phase(Phase::Discovering, 0);
-    let locations = run.discover().await?;
-    let (digest_objects, log_objects) = run.list_locations(&locations).await;
+    let locations = discovery.discover().await?;
+    let work = discovery.date_folders(locations).await;
     Ok(Plan {
         started_at,
-        locations,
-        digest_objects,
-        log_objects,
-        findings: run.findings,
-        unverified: run.unverified,
+        work,
+        findings: Vec::new(),
+        unverified: discovery.unverified,
     })
 }
 
-/// Reads and checks what `plan` found, with `keys` trusted, and makes the report.
+/// Verifies each location of `plan`, with `keys` trusted, and makes the report.
 pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: Options) -> Report {
     let Plan {
         started_at,
-        locations: _,
-        digest_objects,
-        log_objects,
-        findings,
-        unverified,
+        work,
+        mut findings,
+        mut unverified,
     } = plan;
-    let mut run = Run {
+    opts.phase(Phase::Verifying, 0);
+    let jobs = opts.jobs.max(1);
+    let ctx = Ctx {
         store,
-        opts,
-        findings,
-        unverified,
-        notes: Vec::new(),
+        opts: &opts,
+        keys,
+        bucket: store.bucket().into(),
+        permits: Semaphore::new(jobs),
     };
-    let mut checks = run.check_digests(digest_objects, &keys).await;
-    run.look_up_predecessors(&mut checks, &keys).await;
-
-    let scopes: BTreeSet<ScopeId> = checks.iter().map(|c| c.name.scope.clone()).collect();
-    let selected: BTreeSet<ScopeId> = scopes
-        .into_iter()
-        .filter(|s| run.opts.trails.is_empty() || run.opts.trails.contains(&s.trail))
-        .collect();
-    let mut summaries: BTreeMap<ScopeId, ScopeSummary> = selected
-        .iter()
-        .map(|s| (s.clone(), ScopeSummary::new(store.bucket(), s)))
-        .collect();
-
-    run.report_digests(&checks, &mut summaries);
-    run.link_chains(&checks, &mut summaries);
-    let pool = LogPool::new(&checks, &selected);
-    run.hash_logs(&pool, &log_objects, &mut summaries).await;
-    run.find_unlisted(&pool, &checks, &log_objects, &selected, &mut summaries);
-
-    if summaries.values().all(|s| s.digests.seen() == 0) {
-        run.notes.push(format!(
+    let at_once = (jobs / JOBS_PER_LOCATION).max(2);
+    let outcomes: Vec<Outcome> = stream::iter(work)
+        .map(|w| verify_location(&ctx, w))
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    let mut summaries = BTreeMap::new();
+    for outcome in outcomes {
+        findings.extend(outcome.findings);
+        unverified.extend(outcome.unverified);
+        summaries.extend(outcome.summaries);
+    }
+    let mut notes = Vec::new();
+    if summaries
+        .values()
+        .all(|s: &ScopeSummary| s.digests.seen() == 0)
+    {
+        notes.push(format!(
             "nothing to verify: no digest file was found in {} for the range and filters given",
             store.source()
         ));
     }
-    let Run {
-        opts,
-        mut findings,
-        mut unverified,
-        notes,
-        ..
-    } = run;
-    let opts_progress = opts.progress.clone();
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     unverified.sort();
     unverified.dedup();
+    let keys = ctx.keys.infos();
+    let progress = opts.progress.clone();
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         source: store.source(),
@@ -282,7 +281,7 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
             trails: opts.trails,
         },
         strict: opts.strict,
-        keys: keys.infos(),
+        keys,
         started_at,
         finished_at: chrono::Utc::now(),
         scopes: summaries.into_values().collect(),
@@ -292,13 +291,20 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
         ..Report::default()
     };
     report.exit_code = report.decide_exit_code();
-    if let Some(p) = &opts_progress {
+    if let Some(p) = &progress {
         p.finish();
     }
     report
 }
 
-impl<S: Store> Run<'_, S> {
+/// Lists folders down to each location's date folders.
+struct Discovery<'s, S> {
+    store: &'s S,
+    opts: &'s Options,
+    unverified: Vec<Unverified>,
+}
+
+impl<S: Store> Discovery<'_, S> {
     fn unverified(&mut self, key: &str, cause: impl Into<String>) {
         self.unverified.push(Unverified {
             key: key.to_string(),
@@ -478,116 +484,272 @@ impl<S: Store> Run<'_, S> {
         level
     }
 
-    /// Lists the digest and log objects of every location inside the range's date folders.
-    async fn list_locations(
-        &mut self,
-        locations: &[Location],
-    ) -> (Vec<ObjectInfo>, BTreeMap<Location, Vec<ObjectInfo>>) {
-        let start = self.opts.start;
-        let end = self.opts.end;
-        // A digest is in range when its hour overlaps the range; its date folder is its end
-        // date, so the digest covering `end` may sit in the folder of `end + 1 h`.
-        let digest_days = self
-            .day_folders(
-                locations.iter().map(Location::digest_folder).collect(),
-                start.map(|s| s.date_naive()),
-                (end + Duration::hours(1)).date_naive(),
-            )
-            .await;
-        let mut digests = Vec::new();
-        for (_, listing) in self.list_all(digest_days).await {
-            digests.extend(listing.objects);
+    /// Lists each location's digest and log folders down to the date folders in range.
+    async fn date_folders(&mut self, locations: Vec<Location>) -> Vec<LocationWork> {
+        let from = self.opts.start.map(|s| s.date_naive());
+        // A digest's date folder is its end date, so the digest covering `end` may sit in the
+        // folder of `end + 1 h`.
+        let digests_to = (self.opts.end + Duration::hours(1)).date_naive();
+        let logs_to = self.opts.end.date_naive();
+        let mut bases = Vec::new();
+        for (i, l) in locations.iter().enumerate() {
+            bases.push((l.digest_folder(), (i, true)));
+            bases.push((l.log_folder(), (i, false)));
         }
-        let log_days = self
+        let base_of: HashMap<String, (usize, bool)> = bases.iter().cloned().collect();
+        let folders = self
             .day_folders(
-                locations.iter().map(Location::log_folder).collect(),
-                start.map(|s| s.date_naive()),
-                end.date_naive(),
+                bases.into_iter().map(|(f, _)| f).collect(),
+                from,
+                digests_to,
             )
             .await;
-        let mut logs: BTreeMap<Location, Vec<ObjectInfo>> =
-            locations.iter().map(|l| (l.clone(), Vec::new())).collect();
-        for (folder, listing) in self.list_all(log_days).await {
-            if let Some(location) = locations
-                .iter()
-                .find(|l| folder.starts_with(&l.log_folder()))
-            {
-                logs.entry(location.clone())
-                    .or_default()
-                    .extend(listing.objects);
+        let mut work: Vec<LocationWork> = locations
+            .into_iter()
+            .map(|location| LocationWork {
+                location,
+                days: BTreeMap::new(),
+            })
+            .collect();
+        for folder in folders {
+            let Some((base, date)) = split_date_folder(&folder) else {
+                self.unverified(
+                    &folder,
+                    "a folder named like a date that is not a date; not checked",
+                );
+                continue;
+            };
+            let Some(&(i, is_digests)) = base_of.get(base) else {
+                continue;
+            };
+            if !is_digests && date > logs_to {
+                continue;
+            }
+            let day = work[i].days.entry(date).or_default();
+            if is_digests {
+                day.digests = Some(folder);
+            } else {
+                day.logs = Some(folder);
             }
         }
-        (digests, logs)
+        work
+    }
+}
+
+/// What every location's verification shares: the store, the trusted keys, and the permits
+/// that bound requests in flight across the whole run.
+struct Ctx<'s, S> {
+    store: &'s S,
+    opts: &'s Options,
+    keys: Arc<KeyRing>,
+    bucket: Arc<str>,
+    permits: Semaphore,
+}
+
+/// The objects of one date of one location, and the folders that could not be listed.
+#[derive(Default)]
+struct DayListing {
+    digests: Vec<ObjectInfo>,
+    logs: Vec<ObjectInfo>,
+    failed: Vec<Unverified>,
+}
+
+impl<S: Store> Ctx<'_, S> {
+    async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
+        let _permit = self.permits.acquire().await;
+        self.store.list(folder).await
     }
 
-    fn in_range(&self, digest_end: Timestamp) -> bool {
-        self.opts.start.is_none_or(|s| digest_end >= s)
-            && digest_end - Duration::hours(1) <= self.opts.end
+    /// Lists one date's digest and log folders, together.
+    async fn list_day(&self, day: Option<&DayFolders>) -> DayListing {
+        let Some(day) = day else {
+            return DayListing::default();
+        };
+        let list = |folder: Option<String>| async move {
+            match folder {
+                Some(f) => {
+                    let r = self.list(&f).await;
+                    (f, r)
+                }
+                None => (String::new(), Ok(Listing::default())),
+            }
+        };
+        let (digests, logs) = futures::join!(list(day.digests.clone()), list(day.logs.clone()));
+        let mut out = DayListing::default();
+        for (i, (folder, listed)) in [digests, logs].into_iter().enumerate() {
+            match listed {
+                Ok(listing) if i == 0 => out.digests = listing.objects,
+                Ok(listing) => out.logs = listing.objects,
+                Err(e) => out.failed.push(Unverified {
+                    key: folder,
+                    cause: format!("cannot list: {}", e.cause()),
+                }),
+            }
+        }
+        out
     }
 
-    /// Reads and checks each digest object, in parallel.
-    async fn check_digests(
-        &mut self,
-        objects: Vec<ObjectInfo>,
-        keys: &Arc<KeyRing>,
-    ) -> Vec<DigestCheck> {
+    /// Reads and checks digests, in parallel.
+    async fn read_digests(&self, wanted: Vec<(String, DigestName)>) -> Vec<DigestCheck> {
+        bounded(self.opts.jobs, wanted, |(key, name)| async move {
+            let read = {
+                let _permit = self.permits.acquire().await;
+                self.store.get(&key).await
+            };
+            match read {
+                Ok(object) => {
+                    self.opts.advance(1, object.bytes.len() as u64);
+                    let keys = self.keys.clone();
+                    let bucket = self.bucket.clone();
+                    crate::cpu::run(move || {
+                        verify_digest(&key, &name, &bucket, &object.bytes, &object.metadata, &keys)
+                    })
+                    .await
+                }
+                Err(StoreError::NotFound { .. }) => {
+                    DigestCheck::unread(key, name, DigestStatus::Missing)
+                }
+                Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
+            }
+        })
+        .await
+    }
+
+    async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
+        let _permit = self.permits.acquire().await;
+        let outcome = self.store.hash_gzip(key).await;
+        self.opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+        outcome
+    }
+}
+
+/// What one location's verification found.
+#[derive(Default)]
+struct Outcome {
+    findings: Vec<Finding>,
+    unverified: Vec<Unverified>,
+    summaries: BTreeMap<ScopeId, ScopeSummary>,
+}
+
+/// A log object that no valid digest has listed so far: judged when the location is done,
+/// unless a later digest lists it.
+struct Stray {
+    time: Option<Timestamp>,
+    /// A digest that lists it but failed verification.
+    listed_by_failed: Option<String>,
+}
+
+/// One location's state while its dates are checked in order.
+struct LocationRun<'c, 's, S> {
+    ctx: &'c Ctx<'s, S>,
+    location: Location,
+    out: Outcome,
+    /// Every digest checked, compacted: its list of logs dropped once used.
+    checks: Vec<DigestCheck>,
+    known: HashSet<String>,
+    /// Logs listed by valid digests whose date folder has not been matched yet.
+    listed: HashSet<String>,
+    /// Logs listed only by digests that failed, likewise, with the first such digest.
+    listed_by_failed: HashMap<String, String>,
+    strays: BTreeMap<String, Stray>,
+    /// Log objects in archival storage classes, with the cause.
+    archived: HashMap<String, String>,
+    /// The latest date's log objects, matched once the next date's digests are in.
+    held: Vec<ObjectInfo>,
+}
+
+/// Verifies one location, date by date, listing the next date while checking the current one.
+async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWork) -> Outcome {
+    let mut run = LocationRun {
+        ctx,
+        location: work.location,
+        out: Outcome::default(),
+        checks: Vec::new(),
+        known: HashSet::new(),
+        listed: HashSet::new(),
+        listed_by_failed: HashMap::new(),
+        strays: BTreeMap::new(),
+        archived: HashMap::new(),
+        held: Vec::new(),
+    };
+    let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
+    let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
+    for (i, (date, _)) in days.iter().enumerate() {
+        let current = std::mem::take(&mut listing);
+        let next = ctx.list_day(days.get(i + 1).map(|(_, d)| d));
+        let ((), listed) = futures::join!(run.day(*date, current), next);
+        listing = listed;
+    }
+    run.finish()
+}
+
+impl<S: Store> LocationRun<'_, '_, S> {
+    fn unverified(&mut self, key: &str, cause: impl Into<String>) {
+        self.out.unverified.push(Unverified {
+            key: key.to_string(),
+            cause: cause.into(),
+        });
+    }
+
+    fn summary(&mut self, scope: &ScopeId) -> &mut ScopeSummary {
+        let bucket = self.ctx.store.bucket();
+        self.out
+            .summaries
+            .entry(scope.clone())
+            .or_insert_with(|| ScopeSummary::new(bucket, scope))
+    }
+
+    /// Checks one date: its digests, the logs they list, and the previous date's log objects.
+    async fn day(&mut self, date: NaiveDate, listing: DayListing) {
+        self.out.unverified.extend(listing.failed);
+        for object in &listing.logs {
+            if let Some(cause) = object.archived() {
+                self.archived.insert(object.key.clone(), cause);
+            }
+        }
+        let mut checks = self.check_digests(listing.digests).await;
+        self.look_up_predecessors(&mut checks).await;
+        self.take_listed_logs(&checks).await;
+        for mut check in checks {
+            if let Some(body) = &mut check.body {
+                body.logs = Vec::new();
+            }
+            self.checks.push(check);
+        }
+        let previous = std::mem::replace(&mut self.held, listing.logs);
+        self.match_logs(previous);
+        // Every log folder before `date` has been matched: forget what was listed there.
+        let before = |key: &str| parse_log_key(key).is_some_and(|n| n.time.date_naive() < date);
+        self.listed.retain(|k| !before(k));
+        self.listed_by_failed.retain(|k, _| !before(k));
+    }
+
+    /// Reads and checks each listed digest in range that was not read already.
+    async fn check_digests(&mut self, objects: Vec<ObjectInfo>) -> Vec<DigestCheck> {
         let mut wanted = Vec::new();
-        let mut archived = Vec::new();
+        let mut checks = Vec::new();
         for object in objects {
+            if self.known.contains(&object.key) {
+                continue;
+            }
             match parse_digest_key(&object.key) {
-                Some(name) if self.in_range(name.end) => match object.archived() {
-                    Some(cause) => archived.push(DigestCheck::unread(
-                        object.key,
-                        name,
-                        DigestStatus::Unverified(cause),
-                    )),
-                    None => wanted.push((object.key, name)),
-                },
+                Some(name) if self.ctx.opts.in_range(name.end) => {
+                    self.known.insert(object.key.clone());
+                    match object.archived() {
+                        Some(cause) => checks.push(DigestCheck::unread(
+                            object.key,
+                            name,
+                            DigestStatus::Unverified(cause),
+                        )),
+                        None => wanted.push((object.key, name)),
+                    }
+                }
                 Some(_) => {}
                 None => self.foreign_digest_object(&object.key),
             }
         }
-        self.opts.phase(Phase::Digests, wanted.len());
-        let mut checks = self.read_digests(wanted, keys).await;
-        checks.extend(archived);
+        checks.extend(self.ctx.read_digests(wanted).await);
         checks
-    }
-
-    async fn read_digests(
-        &self,
-        wanted: Vec<(String, crate::layout::DigestName)>,
-        keys: &Arc<KeyRing>,
-    ) -> Vec<DigestCheck> {
-        let store = self.store;
-        let opts = &self.opts;
-        let bucket: Arc<str> = store.bucket().into();
-        bounded(self.opts.jobs, wanted, |(key, name)| {
-            let keys = keys.clone();
-            let bucket = bucket.clone();
-            async move {
-                match store.get(&key).await {
-                    Ok(object) => {
-                        opts.advance(1, object.bytes.len() as u64);
-                        crate::cpu::run(move || {
-                            verify_digest(
-                                &key,
-                                &name,
-                                &bucket,
-                                &object.bytes,
-                                &object.metadata,
-                                &keys,
-                            )
-                        })
-                        .await
-                    }
-                    Err(StoreError::NotFound { .. }) => {
-                        DigestCheck::unread(key, name, DigestStatus::Missing)
-                    }
-                    Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
-                }
-            }
-        })
-        .await
     }
 
     /// An object in a digest folder that is not named like a digest: CloudTrail did not write it.
@@ -599,9 +761,9 @@ impl<S: Store> Run<'_, S> {
             );
             return;
         };
-        self.findings.push(Finding::new(
+        self.out.findings.push(Finding::new(
             Kind::DigestMalformed,
-            self.opts.strict,
+            self.ctx.opts.strict,
             &location,
             None,
             Some(key),
@@ -609,22 +771,23 @@ impl<S: Store> Run<'_, S> {
         ));
     }
 
-    /// Reads predecessors that digests name but the listing did not show (they may sit in a date
-    /// folder outside the range, or be gone): only a read can tell "gone" from "elsewhere".
-    async fn look_up_predecessors(&mut self, checks: &mut Vec<DigestCheck>, keys: &Arc<KeyRing>) {
-        let mut known: HashSet<String> = checks.iter().map(|c| c.key.clone()).collect();
+    /// Reads predecessors that digests name but that were not listed or read yet (they may sit
+    /// in a date folder outside the range, or be gone): only a read can tell "gone" from
+    /// "elsewhere".
+    async fn look_up_predecessors(&mut self, checks: &mut Vec<DigestCheck>) {
+        let mut from = 0;
         loop {
             let mut wanted = Vec::new();
-            for check in checks.iter() {
+            for check in &checks[from..] {
                 let Some(prev) = check.body.as_ref().and_then(|b| b.previous.as_ref()) else {
                     continue;
                 };
-                if prev.bucket != self.store.bucket() || known.contains(&prev.key) {
+                if prev.bucket != self.ctx.store.bucket() || self.known.contains(&prev.key) {
                     continue;
                 }
                 if let Some(name) = parse_digest_key(&prev.key) {
-                    if self.opts.start.is_none_or(|s| name.end > s) {
-                        known.insert(prev.key.clone());
+                    if self.ctx.opts.start.is_none_or(|s| name.end > s) {
+                        self.known.insert(prev.key.clone());
                         wanted.push((prev.key.clone(), name));
                     }
                 }
@@ -632,164 +795,87 @@ impl<S: Store> Run<'_, S> {
             if wanted.is_empty() {
                 return;
             }
-            checks.extend(self.read_digests(wanted, keys).await);
+            from = checks.len();
+            checks.extend(self.ctx.read_digests(wanted).await);
         }
     }
 
-    /// Turns each selected digest's own status into findings, unverified entries and counts.
-    fn report_digests(
-        &mut self,
-        checks: &[DigestCheck],
-        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
-    ) {
+    /// Records the logs these digests list, and hashes those that valid digests of selected
+    /// scopes list.
+    async fn take_listed_logs(&mut self, checks: &[DigestCheck]) {
+        let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
         for check in checks {
-            let Some(summary) = summaries.get_mut(&check.name.scope) else {
-                continue;
-            };
-            match &check.status {
-                DigestStatus::Valid => summary.digests.valid += 1,
-                DigestStatus::Failed { kind, message } => {
-                    summary.digests.invalid += 1;
-                    let (s, e) = check.window();
-                    self.findings.push(
-                        Finding::new(
-                            *kind,
-                            self.opts.strict,
-                            &check.name.scope.location,
-                            Some(&check.name.scope.trail),
-                            Some(&check.key),
-                            message.clone(),
-                        )
-                        .window(Window(s, e)),
-                    );
-                }
-                DigestStatus::Unverified(cause) => {
-                    summary.digests.unverified += 1;
-                    self.unverified(&check.key, cause.clone());
-                }
-                // Counted from the chain's findings: a deleted digest is known by the link to it.
-                DigestStatus::Missing => {}
-            }
-        }
-    }
-
-    /// Links each selected scope's regular and backfill chains.
-    fn link_chains(
-        &mut self,
-        checks: &[DigestCheck],
-        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
-    ) {
-        let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
-        for check in checks {
-            by_scope.entry(&check.name.scope).or_default().push(check);
-        }
-        // A looked-up predecessor belongs to the chain of the digest that named it.
-        let owner: HashMap<&str, &ScopeId> = checks
-            .iter()
-            .filter_map(|c| {
-                let prev = c.body.as_ref()?.previous.as_ref()?;
-                Some((prev.key.as_str(), &c.name.scope))
-            })
-            .collect();
-        for check in checks {
-            if let Some(scope) = owner.get(check.key.as_str()) {
-                if **scope != check.name.scope {
-                    by_scope.entry(scope).or_default().push(check);
+            let Some(body) = &check.body else { continue };
+            let selected = self.ctx.opts.selects(&check.name.scope);
+            for log in &body.logs {
+                if check.is_valid() {
+                    self.strays.remove(&log.key);
+                    self.listed.insert(log.key.clone());
+                    trusted
+                        .entry(log.key.as_str())
+                        .or_default()
+                        .push(PoolEntry {
+                            scope: &check.name.scope,
+                            digest: &check.key,
+                            bucket: &log.bucket,
+                            hash: &log.hash,
+                            selected,
+                        });
+                } else {
+                    if let Some(stray) = self.strays.get_mut(&log.key) {
+                        stray
+                            .listed_by_failed
+                            .get_or_insert_with(|| check.key.clone());
+                    }
+                    self.listed_by_failed
+                        .entry(log.key.clone())
+                        .or_insert_with(|| check.key.clone());
                 }
             }
         }
-        for (scope, digests) in by_scope {
-            let Some(summary) = summaries.get_mut(scope) else {
-                continue;
-            };
-            for backfill in [false, true] {
-                let chain: Vec<&DigestCheck> = digests
-                    .iter()
-                    .copied()
-                    .filter(|d| d.name.backfill == backfill)
-                    .collect();
-                if chain.is_empty() {
-                    continue;
-                }
-                let outcome = link_chain(&ChainInput {
-                    scope,
-                    bucket: self.store.bucket(),
-                    digests: &chain,
-                    backfill,
-                    end: self.opts.end,
-                    strict: self.opts.strict,
-                });
-                summary.digests.missing += outcome
-                    .findings
-                    .iter()
-                    .filter(|f| f.kind == Kind::DigestMissing)
-                    .count();
-                if !backfill {
-                    summary.covered = outcome.covered;
-                    summary.gaps = outcome.gaps;
-                }
-                self.findings.extend(outcome.findings);
-                self.unverified.extend(outcome.unverified);
-            }
-        }
+        self.hash_logs(trusted).await;
     }
 
     /// Hashes every log a valid digest of a selected scope lists, in parallel, and compares.
-    async fn hash_logs(
-        &mut self,
-        pool: &LogPool<'_>,
-        log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
-        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
-    ) {
-        let store = self.store;
-        let bucket = store.bucket();
-        let archived: HashMap<&str, String> = log_objects
-            .values()
-            .flatten()
-            .filter_map(|o| Some((o.key.as_str(), o.archived()?)))
-            .collect();
+    async fn hash_logs(&mut self, trusted: BTreeMap<&str, Vec<PoolEntry<'_>>>) {
+        let ctx = self.ctx;
+        let strict = ctx.opts.strict;
+        let bucket = ctx.store.bucket();
         let mut work = Vec::new();
-        for (key, listings) in &pool.trusted {
+        for (key, listings) in trusted {
             if !listings.iter().any(|l| l.selected) {
                 continue;
             }
-            if let Some(cause) = archived.get(key) {
+            if let Some(cause) = self.archived.get(key).cloned() {
                 for l in listings.iter().filter(|l| l.selected) {
-                    if let Some(s) = summaries.get_mut(l.scope) {
-                        s.logs.unverified += 1;
-                    }
+                    self.summary(l.scope).logs.unverified += 1;
                 }
-                self.unverified(key, cause.clone());
+                self.unverified(key, cause);
                 continue;
             }
             if let Some(l) = listings.iter().find(|l| l.bucket != bucket) {
-                self.unverified(
-                    key,
-                    format!(
-                        "listed by {} in another bucket ({}); not checked",
-                        l.digest, l.bucket
-                    ),
+                let cause = format!(
+                    "listed by {} in another bucket ({}); not checked",
+                    l.digest, l.bucket
                 );
+                self.unverified(key, cause);
                 continue;
             }
-            work.push((*key, listings));
+            work.push((key, listings));
         }
-        self.opts.phase(Phase::Logs, work.len());
-        let opts = &self.opts;
-        let results = bounded(self.opts.jobs, work, |(key, listings)| async move {
-            let outcome = store.hash_gzip(key).await;
-            opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+        let results = bounded(ctx.opts.jobs, work, |(key, listings)| async move {
+            let outcome = ctx.hash_gzip(key).await;
             (key, listings, outcome)
         })
         .await;
         for (key, listings, outcome) in results {
+            let time = parse_log_key(key).map(|n| n.time);
             for listing in listings.iter().filter(|l| l.selected) {
                 let scope = listing.scope;
-                let counts = &mut summaries.get_mut(scope).expect("selected scope").logs;
                 let finding = |kind, message: String| {
                     Finding::new(
                         kind,
-                        self.opts.strict,
+                        strict,
                         &scope.location,
                         Some(&scope.trail),
                         Some(key),
@@ -797,7 +883,7 @@ impl<S: Store> Run<'_, S> {
                     )
                     .digest(listing.digest)
                 };
-                let time = parse_log_key(key).map(|n| n.time);
+                let counts = &mut self.summary(scope).logs;
                 let found = match &outcome {
                     Ok(inflated) => {
                         let actual = hex::encode(inflated.sha256);
@@ -840,10 +926,7 @@ impl<S: Store> Run<'_, S> {
                     }
                     Err(HashFailure::Store(e)) => {
                         counts.unverified += 1;
-                        self.unverified.push(Unverified {
-                            key: key.to_string(),
-                            cause: e.cause(),
-                        });
+                        self.unverified(key, e.cause());
                         None
                     }
                 };
@@ -851,116 +934,229 @@ impl<S: Store> Run<'_, S> {
                     if let Some(t) = time {
                         f = f.at(t);
                     }
-                    self.findings.push(f);
+                    self.out.findings.push(f);
                 }
             }
         }
     }
 
-    /// Matches every log object in the range against the logs that digests list.
-    fn find_unlisted(
-        &mut self,
-        pool: &LogPool<'_>,
-        checks: &[DigestCheck],
-        log_objects: &BTreeMap<Location, Vec<ObjectInfo>>,
-        selected: &BTreeSet<ScopeId>,
-        summaries: &mut BTreeMap<ScopeId, ScopeSummary>,
-    ) {
-        // How far valid regular digests reach, per location, across all trails delivering there.
-        let mut covered_until: HashMap<&Location, Timestamp> = HashMap::new();
-        for check in checks.iter().filter(|c| c.is_valid() && !c.name.backfill) {
-            let end = check.window().1;
-            let at = covered_until
-                .entry(&check.name.scope.location)
-                .or_insert(end);
-            *at = (*at).max(end);
+    /// Matches one date's log objects against the logs valid digests list; the rest wait as
+    /// strays until the location is done.
+    fn match_logs(&mut self, objects: Vec<ObjectInfo>) {
+        let opts = self.ctx.opts;
+        for object in objects {
+            if self.listed.contains(&object.key) {
+                continue;
+            }
+            let time = parse_log_key(&object.key).map(|n| n.time);
+            if let Some(t) = time {
+                if opts.start.is_some_and(|s| t < s) || t > opts.end {
+                    continue;
+                }
+            }
+            let listed_by_failed = self.listed_by_failed.get(&object.key).cloned();
+            self.strays.insert(
+                object.key,
+                Stray {
+                    time,
+                    listed_by_failed,
+                },
+            );
         }
-        let selected_locations: BTreeSet<&Location> =
-            selected.iter().map(|s| &s.location).collect();
-        // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
-        let unread: Vec<(&Location, Timestamp, Timestamp, &str)> = checks
+    }
+
+    /// Links the chains, judges the strays, and hands over what the location showed.
+    fn finish(mut self) -> Outcome {
+        let held = std::mem::take(&mut self.held);
+        self.match_logs(held);
+        let checks = std::mem::take(&mut self.checks);
+        for check in &checks {
+            if self.ctx.opts.selects(&check.name.scope) {
+                self.summary(&check.name.scope);
+            }
+        }
+        self.report_digests(&checks);
+        self.link_chains(&checks);
+        self.judge_strays(&checks);
+        self.out
+    }
+
+    /// Turns each of this location's selected digests' own status into findings, unverified
+    /// entries and counts. (A predecessor read from another location only serves its link.)
+    fn report_digests(&mut self, checks: &[DigestCheck]) {
+        let strict = self.ctx.opts.strict;
+        for check in checks {
+            let scope = &check.name.scope;
+            if scope.location != self.location || !self.ctx.opts.selects(scope) {
+                continue;
+            }
+            let summary = self.summary(scope);
+            match &check.status {
+                DigestStatus::Valid => summary.digests.valid += 1,
+                DigestStatus::Failed { kind, message } => {
+                    summary.digests.invalid += 1;
+                    let (s, e) = check.window();
+                    self.out.findings.push(
+                        Finding::new(
+                            *kind,
+                            strict,
+                            &scope.location,
+                            Some(&scope.trail),
+                            Some(&check.key),
+                            message.clone(),
+                        )
+                        .window(Window(s, e)),
+                    );
+                }
+                DigestStatus::Unverified(cause) => {
+                    summary.digests.unverified += 1;
+                    self.unverified(&check.key, cause.clone());
+                }
+                // Counted from the chain's findings: a deleted digest is known by the link to it.
+                DigestStatus::Missing => {}
+            }
+        }
+    }
+
+    /// Links each selected scope's regular and backfill chains.
+    fn link_chains(&mut self, checks: &[DigestCheck]) {
+        let opts = self.ctx.opts;
+        let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
+        for check in checks {
+            by_scope.entry(&check.name.scope).or_default().push(check);
+        }
+        // A looked-up predecessor belongs to the chain of the digest that named it.
+        let owner: HashMap<&str, &ScopeId> = checks
             .iter()
+            .filter_map(|c| {
+                let prev = c.body.as_ref()?.previous.as_ref()?;
+                Some((prev.key.as_str(), &c.name.scope))
+            })
+            .collect();
+        for check in checks {
+            if let Some(scope) = owner.get(check.key.as_str()) {
+                if **scope != check.name.scope {
+                    by_scope.entry(scope).or_default().push(check);
+                }
+            }
+        }
+        for (scope, digests) in by_scope {
+            if scope.location != self.location || !opts.selects(scope) {
+                continue;
+            }
+            for backfill in [false, true] {
+                let chain: Vec<&DigestCheck> = digests
+                    .iter()
+                    .copied()
+                    .filter(|d| d.name.backfill == backfill)
+                    .collect();
+                if chain.is_empty() {
+                    continue;
+                }
+                let outcome = link_chain(&ChainInput {
+                    scope,
+                    bucket: self.ctx.store.bucket(),
+                    digests: &chain,
+                    backfill,
+                    end: opts.end,
+                    strict: opts.strict,
+                });
+                let summary = self.summary(scope);
+                summary.digests.missing += outcome
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == Kind::DigestMissing)
+                    .count();
+                if !backfill {
+                    summary.covered = outcome.covered;
+                    summary.gaps = outcome.gaps;
+                }
+                self.out.findings.extend(outcome.findings);
+                self.out.unverified.extend(outcome.unverified);
+            }
+        }
+    }
+
+    /// Judges the log objects no valid digest listed: unverified when a digest that may list
+    /// them could not be read or failed, pending when digests do not yet reach past them, and
+    /// unlisted otherwise.
+    fn judge_strays(&mut self, checks: &[DigestCheck]) {
+        let opts = self.ctx.opts;
+        let here = |c: &&DigestCheck| c.name.scope.location == self.location;
+        if !checks
+            .iter()
+            .filter(here)
+            .any(|c| opts.selects(&c.name.scope))
+        {
+            return;
+        }
+        // How far valid regular digests reach, across all trails delivering here.
+        let reach = checks
+            .iter()
+            .filter(here)
+            .filter(|c| c.is_valid() && !c.name.backfill)
+            .map(|c| c.window().1)
+            .max();
+        // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
+        let unread: Vec<(Timestamp, Timestamp, &str)> = checks
+            .iter()
+            .filter(here)
             .filter(|c| matches!(c.status, DigestStatus::Unverified(_)))
             .map(|c| {
                 let (s, e) = c.window();
-                (
-                    &c.name.scope.location,
-                    s,
-                    e + DELIVERY_DELAY,
-                    c.key.as_str(),
-                )
+                (s, e + DELIVERY_DELAY, c.key.as_str())
             })
             .collect();
-        let mut stray: Vec<(Location, String, Option<Timestamp>, Kind)> = Vec::new();
-        for (location, objects) in log_objects {
-            if !selected_locations.contains(location) {
+        let mut strays: Vec<Finding> = Vec::new();
+        for (key, stray) in std::mem::take(&mut self.strays) {
+            if let Some(digest) = &stray.listed_by_failed {
+                self.unverified(
+                    &key,
+                    format!("listed only by {digest}, which failed verification"),
+                );
                 continue;
             }
-            for object in objects {
-                if pool.trusted.contains_key(object.key.as_str()) {
-                    continue;
-                }
-                let time = parse_log_key(&object.key).map(|n| n.time);
-                if let Some(t) = time {
-                    if self.opts.start.is_some_and(|s| t < s) || t > self.opts.end {
-                        continue;
-                    }
-                }
-                if let Some(digest) = pool.untrusted.get(object.key.as_str()) {
-                    self.unverified(
-                        &object.key,
-                        format!("listed only by {digest}, which failed verification"),
-                    );
-                    continue;
-                }
-                // A digest that could not be read may be the one that lists this log: that is
-                // "could not check", never "unlisted".
-                let unread_digest = time.and_then(|t| {
-                    unread
-                        .iter()
-                        .find(|(l, s, e, _)| *l == location && t >= *s && t <= *e)
-                });
-                if let Some((_, _, _, digest)) = unread_digest {
-                    self.unverified(
-                        &object.key,
-                        format!("the digest that may list it, {digest}, could not be read"),
-                    );
-                    continue;
-                }
-                let reach = covered_until.get(location).copied();
-                let kind = match (time, reach) {
-                    (Some(t), Some(r)) if r >= t + UNLISTED_AFTER => Kind::LogUnlisted,
-                    (None, _) => Kind::LogUnlisted,
-                    _ => Kind::LogPending,
-                };
-                stray.push((location.clone(), object.key.clone(), time, kind));
+            // A digest that could not be read may be the one that lists this log: that is
+            // "could not check", never "unlisted".
+            let unread_digest = stray
+                .time
+                .and_then(|t| unread.iter().find(|(s, e, _)| t >= *s && t <= *e));
+            if let Some((_, _, digest)) = unread_digest {
+                self.unverified(
+                    &key,
+                    format!("the digest that may list it, {digest}, could not be read"),
+                );
+                continue;
             }
-        }
-        let mut strays: Vec<Finding> = Vec::with_capacity(stray.len());
-        for (location, key, time, kind) in stray {
-            for summary in summaries.values_mut().filter(|s| s.location() == location) {
+            let kind = match (stray.time, reach) {
+                (Some(t), Some(r)) if r >= t + UNLISTED_AFTER => Kind::LogUnlisted,
+                (None, _) => Kind::LogUnlisted,
+                _ => Kind::LogPending,
+            };
+            for summary in self.out.summaries.values_mut() {
                 match kind {
                     Kind::LogUnlisted => summary.logs.unlisted += 1,
                     _ => summary.logs.pending += 1,
                 }
             }
-            let message = match (kind, time) {
+            let message = match (kind, stray.time) {
                 (Kind::LogUnlisted, None) => {
-                    "an object in a log folder that is not named like a CloudTrail log, and no digest lists it".to_string()
+                    "an object in a log folder that is not named like a CloudTrail log, and no digest lists it"
                 }
                 (Kind::LogUnlisted, Some(_)) => {
-                    "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone".to_string()
+                    "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone"
                 }
-                _ => "no digest lists this log yet: it is newer than the digests' coverage".to_string(),
+                _ => "no digest lists this log yet: it is newer than the digests' coverage",
             };
-            let mut f = Finding::new(kind, self.opts.strict, &location, None, Some(&key), message);
-            if let Some(t) = time {
+            let mut f = Finding::new(kind, opts.strict, &self.location, None, Some(&key), message);
+            if let Some(t) = stray.time {
                 f = f.at(t);
             }
             strays.push(f);
         }
         // Logs inside the window of a missing digest are reported under it too.
         for missing in self
+            .out
             .findings
             .iter_mut()
             .filter(|f| f.kind == Kind::DigestMissing)
@@ -969,14 +1165,7 @@ impl<S: Store> Run<'_, S> {
                 continue;
             };
             for stray in strays.iter_mut() {
-                let same_place = (&stray.prefix, &stray.org_id, &stray.account, &stray.region)
-                    == (
-                        &missing.prefix,
-                        &missing.org_id,
-                        &missing.account,
-                        &missing.region,
-                    );
-                if same_place && stray.time.is_some_and(|t| t >= s && t < e) {
+                if stray.time.is_some_and(|t| t >= s && t < e) {
                     missing.logs.extend(stray.key.clone());
                     stray.message.push_str(&format!(
                         "; it lies in the hours {} of a missing digest",
@@ -988,12 +1177,11 @@ impl<S: Store> Run<'_, S> {
                 }
             }
         }
-        self.findings.extend(strays);
+        self.out.findings.extend(strays);
     }
 }
 
-/// One digest's record of a log, borrowed from the digest checks: a run holds one record per
-/// listed log, so nothing here is copied.
+/// One digest's record of a log, borrowed from the digest checks.
 struct PoolEntry<'c> {
     scope: &'c ScopeId,
     digest: &'c str,
@@ -1001,43 +1189,6 @@ struct PoolEntry<'c> {
     hash: &'c str,
     /// The digest's scope is one the user selected (its logs are checked and counted).
     selected: bool,
-}
-
-/// Every log name the digests list: those vouched for by valid digests, and those named only
-/// by digests that failed (which vouch for nothing).
-struct LogPool<'c> {
-    trusted: BTreeMap<&'c str, Vec<PoolEntry<'c>>>,
-    untrusted: HashMap<&'c str, &'c str>,
-}
-
-impl<'c> LogPool<'c> {
-    fn new(checks: &'c [DigestCheck], selected: &BTreeSet<ScopeId>) -> LogPool<'c> {
-        let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
-        let mut untrusted = HashMap::new();
-        for check in checks {
-            let Some(body) = &check.body else { continue };
-            let is_selected = selected.contains(&check.name.scope);
-            for log in &body.logs {
-                if check.is_valid() {
-                    trusted
-                        .entry(log.key.as_str())
-                        .or_default()
-                        .push(PoolEntry {
-                            scope: &check.name.scope,
-                            digest: &check.key,
-                            bucket: &log.bucket,
-                            hash: &log.hash,
-                            selected: is_selected,
-                        });
-                } else {
-                    untrusted
-                        .entry(log.key.as_str())
-                        .or_insert(check.key.as_str());
-                }
-            }
-        }
-        LogPool { trusted, untrusted }
-    }
 }
 
 fn last_segment(folder: &str) -> &str {
@@ -1048,26 +1199,15 @@ fn last_segment(folder: &str) -> &str {
         .unwrap_or("")
 }
 
-/// The location of any key below `…/AWSLogs/[org/]<account>/<kind>/<region>/`.
-fn location_of(key: &str) -> Option<Location> {
-    let segs: Vec<&str> = key.split('/').collect();
-    let at = segs.iter().rposition(|s| *s == "AWSLogs")?;
-    let rest = &segs[at + 1..];
-    let (org_id, rest) = match rest.first() {
-        Some(o) if is_org_id(o) => (Some(o.to_string()), &rest[1..]),
-        _ => (None, rest),
-    };
-    match rest {
-        [account, _kind, region, ..] if is_account(account) && is_region(region) => {
-            Some(Location {
-                prefix: segs[..at].join("/"),
-                org_id,
-                account: account.to_string(),
-                region: region.to_string(),
-            })
-        }
-        _ => None,
-    }
+/// Splits `<base>YYYY/MM/DD/` into `<base>` and the date.
+fn split_date_folder(folder: &str) -> Option<(&str, NaiveDate)> {
+    let trimmed = folder.strip_suffix('/')?;
+    let mut parts = trimmed.rsplitn(4, '/');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?;
+    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    let base = trimmed.len() - d.len() - m.len() - y.len() - 2;
+    Some((&folder[..base], date))
 }
 
 #[cfg(test)]
@@ -1075,12 +1215,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn location_of_reads_prefix_org_account_region() {
-        let l = location_of("p/AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/us-east-1/x")
-            .unwrap();
-        assert_eq!(l.prefix, "p");
-        assert_eq!(l.org_id.as_deref(), Some("o-abcdefghij"));
-        assert_eq!(l.region, "us-east-1");
-        assert!(location_of("AWSLogs/xyz/CloudTrail/us-east-1/a").is_none());
+    fn date_folders_split_into_base_and_date() {
+        let (base, date) =
+            split_date_folder("p/AWSLogs/1/CloudTrail/us-east-1/2024/01/05/").unwrap();
+        assert_eq!(base, "p/AWSLogs/1/CloudTrail/us-east-1/");
+        assert_eq!(date, NaiveDate::from_ymd_opt(2024, 1, 5).unwrap());
+        assert!(split_date_folder("x/2024/02/30/").is_none());
+        assert!(split_date_folder("2024/01/05/").is_none());
     }
 }

@@ -736,3 +736,99 @@ fn key_expired_tamper_ends_the_keys_validity_before_the_middle_digest() {
     );
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
 }
+
+// --- runs over several days ---------------------------------------------------------------------
+
+/// Fifty hours from 22:00: three date folders, and the middle digest's hour spans a midnight.
+fn days_spec(tampers: &[Tamper]) -> Spec {
+    Spec {
+        start: chrono::DateTime::from_timestamp(1_704_146_400, 0).unwrap(), // 2024-01-01T22:00Z
+        hours: 50,
+        tampers: tampers.to_vec(),
+        ..small_spec()
+    }
+}
+
+/// The date folder (`YYYY/MM/DD`) a key sits in.
+fn date_folder(key: &str) -> String {
+    let segs: Vec<&str> = key.rsplit('/').skip(1).take(3).collect();
+    format!("{}/{}/{}", segs[2], segs[1], segs[0])
+}
+
+#[test]
+fn days_are_checked_in_turn_and_logs_listed_in_the_next_days_digests_count_as_listed() {
+    let s = make(days_spec(&[]));
+    let d = s.digests();
+    let across = (0..d.len())
+        .filter(|&i| {
+            s.logs(i)
+                .iter()
+                .any(|l| date_folder(l) != date_folder(&d[i]))
+        })
+        .count();
+    assert!(
+        across >= 2,
+        "the bucket must have logs listed by a digest of the next date"
+    );
+    let r = s.verify();
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert!(r.unverified.is_empty(), "{:#?}", r.unverified);
+    assert_eq!(r.scopes[0].digests.valid, 50);
+    assert_eq!(r.scopes[0].logs.valid, 100);
+    assert_eq!(r.scopes[0].covered.len(), 1);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+}
+
+#[test]
+fn damage_around_a_midnight_is_found_as_on_a_single_day() {
+    let middle = 25;
+    let s = make(days_spec(&[Tamper::DigestDeleted]));
+    let (d, logs) = (s.digests(), s.logs(middle));
+    assert_ne!(date_folder(&d[middle]), date_folder(&d[middle - 1]));
+    let r = s.verify();
+    let mut expected = set([pair(Kind::DigestMissing, &d[middle])]);
+    expected.extend(logs.iter().map(|l| pair(Kind::LogUnlisted, l)));
+    assert_eq!(pairs(&r), expected);
+    let missing = r
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::DigestMissing)
+        .unwrap();
+    assert_eq!(missing.logs, logs);
+    assert_eq!(r.exit_code, exit::FINDINGS);
+
+    let s = make(days_spec(&[Tamper::LogUnlisted, Tamper::LogModified]));
+    let added = s.added();
+    let r = s.verify();
+    assert_eq!(
+        pairs(&r),
+        set([
+            pair(Kind::LogUnlisted, &added[0]),
+            pair(Kind::LogModified, &s.logs(middle)[0]),
+        ])
+    );
+    assert_eq!(r.scopes[0].logs.valid, 99);
+    assert_eq!(r.scopes[0].logs.unlisted, 1);
+
+    let s = make(days_spec(&[Tamper::LogPending]));
+    let r = s.verify();
+    assert_eq!(pairs(&r), set([pair(Kind::LogPending, &s.added()[0])]));
+    assert_eq!(r.exit_code, exit::VERIFIED);
+}
+
+#[test]
+fn a_range_inside_the_days_checks_only_its_hours() {
+    let s = make(days_spec(&[]));
+    let d = s.digests();
+    let start = trailproof::layout::parse_digest_key(&d[10]).unwrap().end;
+    let end = trailproof::layout::parse_digest_key(&d[30]).unwrap().end;
+    let r = s.verify_with(|o| {
+        o.start = Some(start);
+        o.end = end;
+    });
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    // Digests 10 to 30 end inside the range; the hour of digest 31 begins at its end.
+    assert_eq!(r.scopes[0].digests.valid, 22);
+    assert!(r.scopes[0].logs.valid >= 40);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+}

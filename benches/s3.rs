@@ -9,7 +9,8 @@
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
 //! TRAILPROOF_BENCH_DELAYS_MS ("0,20"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
-//! (64), TRAILPROOF_BENCH_SKIP_CLI.
+//! (64), TRAILPROOF_BENCH_SKIP_CLI, TRAILPROOF_BENCH_SERVE (a delay in ms: serve the bucket
+//! with it until killed, and print a command to run against it, e.g. under a profiler).
 
 #[path = "../tests/common/s3.rs"]
 mod server;
@@ -26,6 +27,9 @@ use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec};
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
+
+/// The range both tools are asked to verify starts with the simulated bucket.
+const START: &str = "2024-01-01T00:00:00Z";
 
 const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
@@ -180,6 +184,21 @@ fn main() {
         );
     }
 
+    if let Ok(delay) = std::env::var("TRAILPROOF_BENCH_SERVE") {
+        // Keep serving the bucket, so that a run can be profiled on its own.
+        server.state.set_faults(server::Faults {
+            delay: Duration::from_millis(delay.parse().unwrap_or(0)),
+            ..server::Faults::default()
+        });
+        println!(
+            "serving at {}; e.g. AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_REGION=us-east-1 {binary} verify s3://bench-bucket --endpoint-url {} --start {START} --end {end} -q",
+            server.endpoint, server.endpoint
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+
     println!();
     println!("| delay | GET ceiling (obj/s) | trailproof | obj/s | % of ceiling | requests/s | AWS CLI | obj/s | requests/s | CLI ÷ trailproof |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -198,6 +217,8 @@ fn main() {
             "s3://bench-bucket",
             "--endpoint-url",
             &server.endpoint,
+            "--start",
+            START,
             "--end",
             &end,
             "--jobs",
@@ -233,7 +254,7 @@ fn main() {
                         "--trail-arn",
                         &format!("arn:aws:cloudtrail:us-east-1:{account}:trail/management"),
                         "--start-time",
-                        "2024-01-01T00:00:00Z",
+                        START,
                         "--end-time",
                         &end,
                         "--s3-bucket",

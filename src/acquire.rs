@@ -258,8 +258,8 @@ pub async fn acquire(
     let plan = verify::plan(&copier, &opts).await?;
     let mut notes = Vec::new();
     let mut trusted = Vec::new();
-    for (region, start, end) in plan.key_ranges(&opts) {
-        match session.fetch_keys(&region, start, end).await {
+    for fetched in session.fetch_keys_all(&plan.key_ranges(&opts)).await {
+        match fetched {
             Ok(found) => trusted.extend(found),
             Err(e) => notes.push(format!("public keys were not saved: {e}")),
         }

@@ -188,6 +188,19 @@ impl Session {
     }
 
     /// CloudTrail's public keys for `region`, valid at some time in `[start, end]`.
+    /// [`Session::fetch_keys`] for each `(region, start, end)`, all regions at once, in order.
+    pub async fn fetch_keys_all(
+        &self,
+        ranges: &[(String, Timestamp, Timestamp)],
+    ) -> Vec<Result<Vec<TrustedKey>, AwsError>> {
+        futures::future::join_all(
+            ranges
+                .iter()
+                .map(|(region, start, end)| self.fetch_keys(region, *start, *end)),
+        )
+        .await
+    }
+
     pub async fn fetch_keys(
         &self,
         region: &str,

@@ -148,13 +148,8 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                 Some(keys) => keys,
                 None => {
                     let mut found = Vec::new();
-                    for (region, start, end) in plan.key_ranges(&opts) {
-                        found.extend(
-                            session
-                                .fetch_keys(&region, start, end)
-                                .await
-                                .map_err(|e| format!("{e} (or pass --public-keys)"))?,
-                        );
+                    for fetched in session.fetch_keys_all(&plan.key_ranges(&opts)).await {
+                        found.extend(fetched.map_err(|e| format!("{e} (or pass --public-keys)"))?);
                     }
                     KeyRing::new(found)
                 }

@@ -41,6 +41,9 @@ const DELIVERY_DELAY: Duration = Duration::minutes(15);
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
 
+/// Ranges up to this many days long list their date folders by name.
+const NAMED_DAYS: i64 = 31;
+
 /// Requests in flight per location verified at once: `jobs / this` locations run together.
 const JOBS_PER_LOCATION: usize = 16;
 
@@ -214,7 +217,13 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
     };
     opts.phase(Phase::Discovering, 0);
     let locations = discovery.discover().await?;
-    let work = discovery.date_folders(locations).await;
+    let work = match opts.start {
+        // A short range names its date folders instead of walking years, months and days.
+        Some(start) if opts.end - start <= Duration::days(NAMED_DAYS) => {
+            named_date_folders(locations, start, opts.end)
+        }
+        _ => discovery.date_folders(locations).await,
+    };
     Ok(Plan {
         started_at,
         work,
@@ -1197,6 +1206,39 @@ fn last_segment(folder: &str) -> &str {
         .rsplit('/')
         .next()
         .unwrap_or("")
+}
+
+/// Each location's date folders from `start` to `end`, by name: a folder that does not exist
+/// lists empty. A digest's date folder is its end date, so digests go one hour further.
+fn named_date_folders(
+    locations: Vec<Location>,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<LocationWork> {
+    let logs_to = end.date_naive();
+    let digests_to = (end + Duration::hours(1)).date_naive();
+    let dates: Vec<NaiveDate> = start
+        .date_naive()
+        .iter_days()
+        .take_while(|d| *d <= digests_to)
+        .collect();
+    locations
+        .into_iter()
+        .map(|location| {
+            let days = dates
+                .iter()
+                .map(|d| {
+                    let folder = format!("{:04}/{:02}/{:02}/", d.year(), d.month(), d.day());
+                    let day = DayFolders {
+                        digests: Some(format!("{}{folder}", location.digest_folder())),
+                        logs: (*d <= logs_to).then(|| format!("{}{folder}", location.log_folder())),
+                    };
+                    (*d, day)
+                })
+                .collect();
+            LocationWork { location, days }
+        })
+        .collect()
 }
 
 /// Splits `<base>YYYY/MM/DD/` into `<base>` and the date.

@@ -260,7 +260,18 @@ impl Store for S3Store {
                     received += chunk.len() as i64;
                     batch.extend_from_slice(chunk);
                 }
-                if batch.len() >= FEED_BATCH || (ended && !batch.is_empty()) {
+                let complete = ended && expected.is_none_or(|n| n == received);
+                if complete {
+                    // The last batch and the trailer checks go in one hand-off.
+                    let bytes = std::mem::take(&mut batch);
+                    return crate::cpu::run(move || {
+                        gunzip.feed(&bytes, &mut |_| {})?;
+                        gunzip.finish(&mut |_| {})
+                    })
+                    .await
+                    .map_err(HashFailure::Damaged);
+                }
+                if batch.len() >= FEED_BATCH {
                     let bytes = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
                     gunzip = crate::cpu::run(move || {
                         let mut g = gunzip;
@@ -271,21 +282,16 @@ impl Store for S3Store {
                 }
                 match next {
                     Ok(Some(_)) => {}
-                    Ok(None) => break None,
-                    Err(e) => break Some(format!("the body broke off: {}", error_chain(&e))),
+                    Ok(None) => {
+                        break format!(
+                            "the body ended after {received} of {} bytes",
+                            expected.unwrap_or_default()
+                        )
+                    }
+                    Err(e) => break format!("the body broke off: {}", error_chain(&e)),
                 }
             };
-            match (broke, expected) {
-                (Some(cause), _) => last = cause,
-                (None, Some(n)) if n != received => {
-                    last = format!("the body ended after {received} of {n} bytes")
-                }
-                (None, _) => {
-                    return crate::cpu::run(move || gunzip.finish(&mut |_| {}))
-                        .await
-                        .map_err(HashFailure::Damaged)
-                }
-            }
+            last = broke;
         }
         Err(HashFailure::Store(StoreError::unreadable(
             key,

@@ -814,6 +814,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
     async fn take_listed_logs(&mut self, checks: &[DigestCheck]) {
         let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
         for check in checks {
+            // A predecessor read from another location only serves its link.
+            if check.name.scope.location != self.location {
+                continue;
+            }
             let Some(body) = &check.body else { continue };
             let selected = self.ctx.opts.selects(&check.name.scope);
             for log in &body.logs {
@@ -980,8 +984,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
         self.match_logs(held);
         let checks = std::mem::take(&mut self.checks);
         for check in &checks {
-            if self.ctx.opts.selects(&check.name.scope) {
-                self.summary(&check.name.scope);
+            let scope = &check.name.scope;
+            if scope.location == self.location && self.ctx.opts.selects(scope) {
+                self.summary(scope);
             }
         }
         self.report_digests(&checks);

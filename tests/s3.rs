@@ -107,12 +107,21 @@ fn every_scenario_gives_the_same_findings_from_s3_as_from_a_folder() {
             .filter(|t| **t != Tamper::KeyExpired)
             .map(|t| vec![*t]),
     );
+    // Fifty hours from 22:00, damaged around a midnight: verified day folder by day folder.
+    all.push(vec![
+        Tamper::DigestDeleted,
+        Tamper::LogUnlisted,
+        Tamper::LogModified,
+    ]);
+    let days = all.len() - 1;
     for (i, tampers) in all.iter().enumerate() {
         let name = format!("scenario-{i:02}");
-        cases.push((
-            name.clone(),
-            simulate(&spec_for(&name, tampers), signer()).unwrap(),
-        ));
+        let mut spec = spec_for(&name, tampers);
+        if i == days {
+            spec.start = chrono::DateTime::from_timestamp(1_704_146_400, 0).unwrap();
+            spec.hours = 50;
+        }
+        cases.push((name.clone(), simulate(&spec, signer()).unwrap()));
     }
     let server = serve(
         dir.path(),

@@ -44,8 +44,10 @@ const MAX_PREFIX_DEPTH: usize = 8;
 /// Ranges up to this many days long list their date folders by name.
 const NAMED_DAYS: i64 = 31;
 
-/// Requests in flight per location verified at once: `jobs / this` locations run together.
-const JOBS_PER_LOCATION: usize = 16;
+/// Requests in flight per location verified at once: `jobs / this` locations run together. An
+/// organization's bucket holds thousands of small locations, each a few round trips long; memory
+/// per location in flight is about two days of its log names.
+const JOBS_PER_LOCATION: usize = 4;
 
 /// The phases a run goes through, for progress reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,8 @@
 //!
 //! Requests are bounded by one setting (`jobs`): every request holds one of `jobs` permits shared
 //! by the whole run. CPU work (inflate, SHA-256, RSA) is handed to rayon and awaited through a
-//! oneshot channel, so tokio workers never block on it. Nothing here prints.
+//! oneshot channel, so tokio workers never block on it. A local folder, whose reads never wait on
+//! a network, is read and hashed in one parallel rayon pass per day instead. Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -602,35 +603,61 @@ impl<S: Store> Ctx<'_, S> {
 
     /// Reads and checks digests, in parallel.
     async fn read_digests(&self, wanted: Vec<(String, DigestName)>) -> Vec<DigestCheck> {
+        if let Some(local) = self.store.as_local() {
+            // A local folder: one parallel pass, as for logs.
+            use rayon::prelude::*;
+            return wanted
+                .into_par_iter()
+                .map(|(key, name)| {
+                    let read = local.get_now(&key);
+                    self.read(&read);
+                    check_digest(&self.bucket, &self.keys, key, name, read)
+                })
+                .collect();
+        }
         bounded(self.opts.jobs, wanted, |(key, name)| async move {
             let read = {
                 let _permit = self.permits.acquire().await;
                 self.store.get(&key).await
             };
-            match read {
-                Ok(object) => {
-                    self.opts.advance(1, object.bytes.len() as u64);
-                    let keys = self.keys.clone();
-                    let bucket = self.bucket.clone();
-                    crate::cpu::run(move || {
-                        verify_digest(&key, &name, &bucket, &object.bytes, &object.metadata, &keys)
-                    })
-                    .await
-                }
-                Err(StoreError::NotFound { .. }) => {
-                    DigestCheck::unread(key, name, DigestStatus::Missing)
-                }
-                Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
-            }
+            self.read(&read);
+            let (keys, bucket) = (self.keys.clone(), self.bucket.clone());
+            crate::cpu::run(move || check_digest(&bucket, &keys, key, name, read)).await
         })
         .await
+    }
+
+    /// Counts a digest read for progress.
+    fn read(&self, read: &Result<crate::store::Object, StoreError>) {
+        if let Ok(object) = read {
+            self.opts.advance(1, object.bytes.len() as u64);
+        }
     }
 
     async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
         let _permit = self.permits.acquire().await;
         let outcome = self.store.hash_gzip(key).await;
-        self.opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+        self.advanced(&outcome);
         outcome
+    }
+
+    fn advanced(&self, outcome: &Result<crate::hash::Inflated, HashFailure>) {
+        self.opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+    }
+}
+
+/// Checks a digest as read (or tells why it could not be).
+fn check_digest(
+    bucket: &str,
+    keys: &KeyRing,
+    key: String,
+    name: DigestName,
+    read: Result<crate::store::Object, StoreError>,
+) -> DigestCheck {
+    match read {
+        Ok(object) => verify_digest(&key, &name, bucket, &object.bytes, &object.metadata, keys),
+        Err(StoreError::NotFound { .. }) => DigestCheck::unread(key, name, DigestStatus::Missing),
+        Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
     }
 }
 
@@ -878,11 +905,24 @@ impl<S: Store> LocationRun<'_, '_, S> {
             }
             work.push((key, listings));
         }
-        let results = bounded(ctx.opts.jobs, work, |(key, listings)| async move {
-            let outcome = ctx.hash_gzip(key).await;
-            (key, listings, outcome)
-        })
-        .await;
+        let results = if let Some(local) = ctx.store.as_local() {
+            // A local folder: one parallel pass on the CPU pool, no hand-off per log. Nothing
+            // else this run does waits on a network, so blocking here only waits for the pass.
+            use rayon::prelude::*;
+            work.into_par_iter()
+                .map(|(key, listings)| {
+                    let outcome = local.hash_gzip_now(key);
+                    ctx.advanced(&outcome);
+                    (key, listings, outcome)
+                })
+                .collect::<Vec<_>>()
+        } else {
+            bounded(ctx.opts.jobs, work, |(key, listings)| async move {
+                let outcome = ctx.hash_gzip(key).await;
+                (key, listings, outcome)
+            })
+            .await
+        };
         for (key, listings, outcome) in results {
             let time = parse_log_key(key).map(|n| n.time);
             for listing in listings.iter().filter(|l| l.selected) {

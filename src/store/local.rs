@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Listing, Object, ObjectInfo, Store, StoreError};
+use super::{hash_body, Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError};
 use crate::layout::{is_clean_key, Timestamp};
 
 /// The file at a mirror's root that says which bucket it mirrors and as of when.
@@ -301,6 +301,28 @@ impl Store for LocalStore {
     }
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.get_now(key)
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        self.open_now(key)
+    }
+
+    fn as_local(&self) -> Option<&LocalStore> {
+        Some(self)
+    }
+}
+
+impl LocalStore {
+    /// [`Store::hash_gzip`], done right here: the file is read and hashed on this thread.
+    pub fn hash_gzip_now(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
+        self.open_now(key)
+            .map_err(HashFailure::Store)
+            .and_then(|body| hash_body(key, body))
+    }
+
+    /// [`Store::get`], done right here.
+    pub fn get_now(&self, key: &str) -> Result<Object, StoreError> {
         self.not_acquired(key)?;
         let path = self.resolve(key)?;
         let bytes = fs::read(&path).map_err(|e| io_error(key, e))?;
@@ -308,15 +330,13 @@ impl Store for LocalStore {
         Ok(Object { bytes, metadata })
     }
 
-    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+    fn open_now(&self, key: &str) -> Result<Body, StoreError> {
         self.not_acquired(key)?;
         let path = self.resolve(key)?;
         let file = fs::File::open(&path).map_err(|e| io_error(key, e))?;
         Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
     }
-}
 
-impl LocalStore {
     fn list_dir(&self, prefix: &str) -> Result<Listing, StoreError> {
         let dir = if prefix.is_empty() {
             self.root.clone()

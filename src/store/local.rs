@@ -290,7 +290,6 @@ impl Store for LocalStore {
             } else if !listing.objects.iter().any(|o| &o.key == key) {
                 listing.objects.push(ObjectInfo {
                     key: key.clone(),
-                    size: 0,
                     storage_class: None,
                 });
             }
@@ -378,10 +377,8 @@ impl LocalStore {
                 continue;
             } else {
                 // Files and links alike are objects; a link is checked when it is read.
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 listing.objects.push(ObjectInfo {
                     key,
-                    size,
                     storage_class: None,
                 });
             }

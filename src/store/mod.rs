@@ -17,7 +17,6 @@ pub use s3::S3Store;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
-    pub size: u64,
     /// The S3 storage class, where the listing gives one.
     pub storage_class: Option<String>,
 }

@@ -217,7 +217,6 @@ impl Store for S3Store {
                 let Some(key) = o.key() else { continue };
                 listing.objects.push(ObjectInfo {
                     key: key.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
                     storage_class: o.storage_class().map(|c| c.as_str().to_string()),
                 });
             }

@@ -185,11 +185,6 @@ impl Plan {
             })
             .collect()
     }
-
-    /// The locations found.
-    pub fn locations(&self) -> impl Iterator<Item = &Location> {
-        self.work.iter().map(|w| &w.location)
-    }
 }
 
 /// Verifies everything under `store` that `opts` selects.

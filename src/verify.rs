@@ -143,7 +143,6 @@ where
 pub struct Plan {
     started_at: Timestamp,
     work: Vec<LocationWork>,
-    findings: Vec<Finding>,
     unverified: Vec<Unverified>,
 }
 
@@ -225,7 +224,6 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
     Ok(Plan {
         started_at,
         work,
-        findings: Vec::new(),
         unverified: discovery.unverified,
     })
 }
@@ -235,9 +233,9 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
     let Plan {
         started_at,
         work,
-        mut findings,
         mut unverified,
     } = plan;
+    let mut findings = Vec::new();
     opts.phase(Phase::Verifying, 0);
     let jobs = opts.jobs.max(1);
     let ctx = Ctx {

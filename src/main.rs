@@ -255,14 +255,10 @@ async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {
     } else {
         args.regions
     };
+    let ranges: Vec<_> = regions.into_iter().map(|r| (r, start, end)).collect();
     let mut found = Vec::new();
-    for region in &regions {
-        found.extend(
-            session
-                .fetch_keys(region, start, end)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+    for fetched in session.fetch_keys_all(&ranges).await {
+        found.extend(fetched.map_err(|e| e.to_string())?);
     }
     print!("{}", keys::to_list_public_keys_json(&found));
     Ok(exit::VERIFIED)

@@ -150,6 +150,8 @@ pub struct Plan {
 struct LocationWork {
     location: Location,
     days: BTreeMap<NaiveDate, DayFolders>,
+    /// Hours whose digest folders could not be listed, and why.
+    unlisted: Vec<(Timestamp, Timestamp, String)>,
 }
 
 /// The folders of one date of one location.
@@ -502,6 +504,7 @@ impl<S: Store> Discovery<'_, S> {
             bases.push((l.log_folder(), (i, false)));
         }
         let base_of: HashMap<String, (usize, bool)> = bases.iter().cloned().collect();
+        let failed_before = self.unverified.len();
         let folders = self
             .day_folders(
                 bases.into_iter().map(|(f, _)| f).collect(),
@@ -514,8 +517,25 @@ impl<S: Store> Discovery<'_, S> {
             .map(|location| LocationWork {
                 location,
                 days: BTreeMap::new(),
+                unlisted: Vec::new(),
             })
             .collect();
+        // A year, month or day of digests that could not be listed: the logs of those hours
+        // cannot be judged unlisted.
+        for failed in &self.unverified[failed_before..] {
+            for w in work.iter_mut() {
+                let Some(rest) = failed.key.strip_prefix(&w.location.digest_folder()) else {
+                    continue;
+                };
+                if let Some((from, to)) = folder_hours(rest) {
+                    let why = format!(
+                        "the digests that may list it could not be listed ({})",
+                        failed.key
+                    );
+                    w.unlisted.push((from, to, why));
+                }
+            }
+        }
         for folder in folders {
             let Some((base, date)) = split_date_folder(&folder) else {
                 self.unverified(
@@ -557,6 +577,8 @@ struct DayListing {
     digests: Vec<ObjectInfo>,
     logs: Vec<ObjectInfo>,
     failed: Vec<Unverified>,
+    /// The digest folder, when it could not be listed.
+    digests_unlisted: Option<String>,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -585,10 +607,15 @@ impl<S: Store> Ctx<'_, S> {
             match listed {
                 Ok(listing) if i == 0 => out.digests = listing.objects,
                 Ok(listing) => out.logs = listing.objects,
-                Err(e) => out.failed.push(Unverified {
-                    key: folder,
-                    cause: format!("cannot list: {}", e.cause()),
-                }),
+                Err(e) => {
+                    if i == 0 {
+                        out.digests_unlisted = Some(folder.clone());
+                    }
+                    out.failed.push(Unverified {
+                        key: folder,
+                        cause: format!("cannot list: {}", e.cause()),
+                    });
+                }
             }
         }
         out
@@ -687,6 +714,8 @@ struct LocationRun<'c, 's, S> {
     archived: HashMap<String, String>,
     /// The latest date's log objects, matched once the next date's digests are in.
     held: Vec<ObjectInfo>,
+    /// Hours whose digest folder could not be listed, and why their logs cannot be judged.
+    unlisted_days: Vec<(Timestamp, Timestamp, String)>,
 }
 
 /// Verifies one location, date by date, listing the next date while checking the current one.
@@ -702,6 +731,7 @@ async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWork) -> Outc
         strays: BTreeMap::new(),
         archived: HashMap::new(),
         held: Vec::new(),
+        unlisted_days: work.unlisted,
     };
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
     let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
@@ -733,6 +763,14 @@ impl<S: Store> LocationRun<'_, '_, S> {
     /// Checks one date: its digests, the logs they list, and the previous date's log objects.
     async fn day(&mut self, date: NaiveDate, listing: DayListing) {
         self.out.unverified.extend(listing.failed);
+        if let Some(folder) = listing.digests_unlisted {
+            let (from, to) = date_hours(date, date);
+            self.unlisted_days.push((
+                from,
+                to,
+                format!("the digests that may list it could not be listed ({folder})"),
+            ));
+        }
         for object in &listing.logs {
             if let Some(cause) = object.archived() {
                 self.archived.insert(object.key.clone(), cause);
@@ -1131,13 +1169,25 @@ impl<S: Store> LocationRun<'_, '_, S> {
     /// unlisted otherwise.
     fn judge_strays(&mut self, checks: &[DigestCheck]) {
         let opts = self.ctx.opts;
-        let here = |c: &&DigestCheck| c.name.scope.location == self.location;
-        if !checks
-            .iter()
-            .filter(here)
-            .any(|c| opts.selects(&c.name.scope))
+        let location = self.location.clone();
+        let here = |c: &&DigestCheck| c.name.scope.location == location;
+        let digests_here = checks.iter().filter(here).count();
+        if !opts.trails.is_empty()
+            && !checks
+                .iter()
+                .filter(here)
+                .any(|c| opts.selects(&c.name.scope))
         {
             return;
+        }
+        // Logs with no digest at all beside them: nothing vouches for them, and that is never
+        // a silent success.
+        if digests_here == 0 && !self.strays.is_empty() {
+            let cause = format!(
+                "no digest file was found for the range, although the log folder holds {} log file(s) in it: nothing vouches for them",
+                self.strays.len()
+            );
+            self.unverified(&self.location.digest_folder(), cause);
         }
         // How far valid regular digests reach, across all trails delivering here.
         let reach = checks
@@ -1147,15 +1197,18 @@ impl<S: Store> LocationRun<'_, '_, S> {
             .map(|c| c.window().1)
             .max();
         // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
-        let unread: Vec<(Timestamp, Timestamp, &str)> = checks
+        // Hours whose digests could not be read or listed, widened by the delivery delay.
+        let mut unread: Vec<(Timestamp, Timestamp, String)> = checks
             .iter()
             .filter(here)
             .filter(|c| matches!(c.status, DigestStatus::Unverified(_)))
             .map(|c| {
                 let (s, e) = c.window();
-                (s, e + DELIVERY_DELAY, c.key.as_str())
+                let why = format!("the digest that may list it, {}, could not be read", c.key);
+                (s, e + DELIVERY_DELAY, why)
             })
             .collect();
+        unread.append(&mut self.unlisted_days);
         let mut strays: Vec<Finding> = Vec::new();
         for (key, stray) in std::mem::take(&mut self.strays) {
             if let Some(digest) = &stray.listed_by_failed {
@@ -1170,11 +1223,8 @@ impl<S: Store> LocationRun<'_, '_, S> {
             let unread_digest = stray
                 .time
                 .and_then(|t| unread.iter().find(|(s, e, _)| t >= *s && t <= *e));
-            if let Some((_, _, digest)) = unread_digest {
-                self.unverified(
-                    &key,
-                    format!("the digest that may list it, {digest}, could not be read"),
-                );
+            if let Some((_, _, why)) = unread_digest {
+                self.unverified(&key, why.clone());
                 continue;
             }
             let kind = match (stray.time, reach) {
@@ -1276,9 +1326,54 @@ fn named_date_folders(
                     (*d, day)
                 })
                 .collect();
-            LocationWork { location, days }
+            LocationWork {
+                location,
+                days,
+                unlisted: Vec::new(),
+            }
         })
         .collect()
+}
+
+/// The hours whose logs the digests of dates `first` to `last` may list: those digests end on
+/// those dates, so they cover from an hour before the first midnight, and list logs up to the
+/// delivery delay before their end.
+fn date_hours(first: NaiveDate, last: NaiveDate) -> (Timestamp, Timestamp) {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let after = last.succ_opt().unwrap_or(last);
+    (
+        midnight(first) - Duration::hours(1),
+        midnight(after) + DELIVERY_DELAY,
+    )
+}
+
+/// The hours of a digest date folder below a location's digest folder: `""` (all of them),
+/// `YYYY/`, `YYYY/MM/` or `YYYY/MM/DD/`.
+fn folder_hours(rest: &str) -> Option<(Timestamp, Timestamp)> {
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u32>().ok());
+    let (first, last) = match parts.as_slice() {
+        [""] => return Some((Timestamp::MIN_UTC, Timestamp::MAX_UTC)),
+        [_] => {
+            let y = num(0)? as i32;
+            (
+                NaiveDate::from_ymd_opt(y, 1, 1)?,
+                NaiveDate::from_ymd_opt(y, 12, 31)?,
+            )
+        }
+        [_, _] => {
+            let (y, m) = (num(0)? as i32, num(1)?);
+            let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+            let next = first.checked_add_months(chrono::Months::new(1))?;
+            (first, next.pred_opt()?)
+        }
+        [_, _, _] => {
+            let d = NaiveDate::from_ymd_opt(num(0)? as i32, num(1)?, num(2)?)?;
+            (d, d)
+        }
+        _ => return None,
+    };
+    Some(date_hours(first, last))
 }
 
 /// Splits `<base>YYYY/MM/DD/` into `<base>` and the date.
@@ -1295,6 +1390,29 @@ fn split_date_folder(folder: &str) -> Option<(&str, NaiveDate)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_folders_cover_their_dates_hours() {
+        let t = |s: &str| crate::parse_rfc3339(s).unwrap();
+        assert_eq!(
+            folder_hours("2024/02/"),
+            Some((t("2024-01-31T23:00:00Z"), t("2024-03-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours("2024/12/31/"),
+            Some((t("2024-12-30T23:00:00Z"), t("2025-01-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours("2023/"),
+            Some((t("2022-12-31T23:00:00Z"), t("2024-01-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours(""),
+            Some((Timestamp::MIN_UTC, Timestamp::MAX_UTC))
+        );
+        assert_eq!(folder_hours("2024/13/"), None);
+        assert_eq!(folder_hours("x/y/z/w/"), None);
+    }
 
     #[test]
     fn date_folders_split_into_base_and_date() {

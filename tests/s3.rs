@@ -276,6 +276,45 @@ fn a_denied_scope_listing_leaves_the_other_scopes_verified() {
 }
 
 #[test]
+fn a_day_of_digests_that_cannot_be_read_leaves_its_logs_unverified_never_unlisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(Spec {
+        start: chrono::DateTime::from_timestamp(1_704_146_400, 0).unwrap(), // 2024-01-01T22:00Z
+        hours: 50,
+        ..spec_for("dark-day-bucket", &[])
+    });
+    let server = serve(dir.path(), &[&s.bucket]);
+    let d = s.digests();
+    // A day folder (denied when its date is read) and a month folder (denied while the date
+    // folders are discovered).
+    for (dark, digests) in [
+        ("CloudTrail-Digest/us-east-1/2024/01/02/", 24),
+        ("CloudTrail-Digest/us-east-1/2024/01/", 50),
+    ] {
+        server.state.set_faults(Faults {
+            deny_list: vec![dark.into()],
+            deny_get: vec![dark.into()],
+            ..Faults::default()
+        });
+        let r = verify_s3(&server, "dark-day-bucket", s.bucket.as_of);
+        assert!(r.findings.is_empty(), "{dark}: {:#?}", r.findings);
+        let unverified = unverified_keys(&r);
+        let hidden: Vec<usize> = (0..d.len()).filter(|&i| d[i].contains(dark)).collect();
+        assert_eq!(hidden.len(), digests);
+        for &i in &hidden {
+            for log in s.logs(i) {
+                assert!(unverified.contains(&log), "{dark}: {log} is not unverified");
+            }
+        }
+        assert!(
+            unverified.iter().any(|k| k.ends_with(dark)),
+            "{unverified:#?}"
+        );
+        assert_eq!(r.exit_code, exit::INCOMPLETE, "{dark}");
+    }
+}
+
+#[test]
 fn archived_logs_are_unverified_from_the_listing_without_a_get() {
     let dir = tempfile::tempdir().unwrap();
     let s = make(spec_for("archive-bucket", &[]));

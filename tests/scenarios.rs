@@ -832,3 +832,35 @@ fn a_range_inside_the_days_checks_only_its_hours() {
     assert!(r.scopes[0].logs.valid >= 40);
     assert_eq!(r.exit_code, exit::VERIFIED);
 }
+
+#[test]
+fn logs_whose_digests_are_all_gone_are_reported_never_a_silent_success() {
+    let s = make(Spec {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        ..small_spec()
+    });
+    let folder = "AWSLogs/111111111111/CloudTrail-Digest/eu-west-1/";
+    std::fs::remove_dir_all(s.root.join(folder)).unwrap();
+    let logs: Vec<String> = s
+        .clean
+        .objects
+        .keys()
+        .filter(|k| k.contains("/CloudTrail/eu-west-1/"))
+        .cloned()
+        .collect();
+    assert_eq!(logs.len(), 12);
+    let r = s.verify();
+    let mut expected = std::collections::BTreeSet::new();
+    expected.extend(logs.iter().map(|l| pair(Kind::LogPending, l)));
+    assert_eq!(pairs(&r), expected);
+    assert!(
+        r.unverified
+            .iter()
+            .any(|u| u.key == folder && u.cause.contains("nothing vouches")),
+        "{:#?}",
+        r.unverified
+    );
+    assert_eq!(r.scopes.len(), 1);
+    assert_eq!(r.scopes[0].region, "us-east-1");
+    assert_eq!(r.exit_code, exit::INCOMPLETE);
+}

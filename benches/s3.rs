@@ -19,9 +19,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs1::DecodeRsaPrivateKey;
 use server::{S3Server, ACCESS_KEY, SECRET_KEY};
-use trailproof::aws::{AwsOptions, Session};
+use trailproof::aws::Session;
 use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec};
 
 fn env(name: &str, default: &str) -> String {
@@ -94,13 +94,7 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
 fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let session = Session::connect(&AwsOptions {
-            endpoint_url: Some(server.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-            ..AwsOptions::default()
-        })
-        .await;
+        let session = Session::connect(&server.aws_options()).await;
         let store = session.s3_store("bench-bucket", "").await.unwrap();
         let store = &store;
         let t = Instant::now();
@@ -148,26 +142,9 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let server = S3Server::start(&dir.path().join("s3"));
-    let der = signer
-        .to_public_key()
-        .to_pkcs1_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    server
-        .state
-        .keys
-        .lock()
-        .unwrap()
-        .push((der, 1_672_531_200, 1_893_456_000));
+    server.trust(&signer);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let session = Session::connect(&AwsOptions {
-            endpoint_url: Some(server.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-            ..AwsOptions::default()
-        })
-        .await;
+        let session = Session::connect(&server.aws_options()).await;
         session
             .upload("bench-bucket", &bucket.objects, 32)
             .await

@@ -23,32 +23,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn aws_options(server: &S3Server) -> AwsOptions {
-    AwsOptions {
-        endpoint_url: Some(server.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-        ..AwsOptions::default()
-    }
+    server.aws_options()
 }
 
 /// A server holding `bucket`, answering ListPublicKeys with the test key.
 fn serve(dir: &Path, buckets: &[&Bucket]) -> S3Server {
     let server = S3Server::start(&dir.join("s3"));
-    let der = {
-        use rsa::pkcs1::EncodeRsaPublicKey;
-        signer()
-            .to_public_key()
-            .to_pkcs1_der()
-            .unwrap()
-            .as_bytes()
-            .to_vec()
-    };
-    server
-        .state
-        .keys
-        .lock()
-        .unwrap()
-        .push((der, 1_672_531_200, 1_893_456_000));
+    server.trust(signer());
     let rt = runtime();
     rt.block_on(async {
         let session = Session::connect(&aws_options(&server)).await;

@@ -382,6 +382,27 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl S3Server {
+    /// Options that send every AWS call here, signed with the test credentials.
+    pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
+        trailproof::aws::AwsOptions {
+            endpoint_url: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            ..trailproof::aws::AwsOptions::default()
+        }
+    }
+
+    /// Answers ListPublicKeys with the public half of `signer`, valid 2023 to 2030.
+    pub fn trust(&self, signer: &rsa::RsaPrivateKey) {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let der = signer.to_public_key().to_pkcs1_der().unwrap();
+        self.state.keys.lock().unwrap().push((
+            der.as_bytes().to_vec(),
+            1_672_531_200,
+            1_893_456_000,
+        ));
+    }
+
     /// Starts a server storing its buckets under `root`.
     pub fn start(root: &Path) -> S3Server {
         std::fs::create_dir_all(root).unwrap();

@@ -5,7 +5,7 @@
 //! chosen by the trail owner, and a trail name may itself contain `_`: regions and timestamps have
 //! fixed shapes, so the trail name is whatever lies between them.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 /// A point in time, always UTC.
@@ -100,15 +100,18 @@ pub fn is_org_id(s: &str) -> bool {
 
 /// A region name such as `us-east-1`, `us-gov-west-1` or `cn-northwest-1`.
 pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
+    let lower = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let Some((head, number)) = s.rsplit_once('-') else {
+        return false;
+    };
+    let Some((area, middle)) = head.split_once('-') else {
+        return false;
+    };
+    area.len() == 2
+        && lower(area)
+        && middle.split('-').all(lower)
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// True when `key` is a plain relative key of the kind CloudTrail writes: no leading `/`, no
@@ -166,10 +169,23 @@ fn split_key(key: &str) -> Option<(Location, &str, &str)> {
     ))
 }
 
-fn parse_time(s: &str, format: &str) -> Option<Timestamp> {
-    NaiveDateTime::parse_from_str(s, format)
-        .ok()
-        .map(|t| Utc.from_utc_datetime(&t))
+/// Parses a key's compact UTC time, `20240101T0105Z` (logs) or `20240101T010000Z` (digests):
+/// exactly these digits, nothing more.
+fn parse_time(s: &str, with_seconds: bool) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let len = if with_seconds { 16 } else { 14 };
+    if b.len() != len || b[8] != b'T' || b[len - 1] != b'Z' {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(4, 6)?, number(6, 8)?)?;
+    let seconds = if with_seconds { number(13, 15)? } else { 0 };
+    let time = date.and_hms_opt(number(9, 11)?, number(11, 13)?, seconds)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 /// Parses a digest key; `None` when the key is not shaped like one.
@@ -183,13 +199,13 @@ pub fn parse_digest_key(key: &str) -> Option<DigestName> {
         Some(s) => (s, true),
         None => (stem, false),
     };
-    let head = format!(
-        "{}_CloudTrail-Digest_{}_",
-        location.account, location.region
-    );
-    let rest = stem.strip_prefix(&head)?;
+    let rest = stem
+        .strip_prefix(location.account.as_str())?
+        .strip_prefix("_CloudTrail-Digest_")?
+        .strip_prefix(location.region.as_str())?
+        .strip_prefix('_')?;
     let (rest, time) = rest.rsplit_once('_')?;
-    let end = parse_time(time, DIGEST_TIME)?;
+    let end = parse_time(time, true)?;
     let (trail, home_region) = rest.rsplit_once('_')?;
     if trail.is_empty() || !is_region(home_region) {
         return None;
@@ -212,13 +228,16 @@ pub fn parse_log_key(key: &str) -> Option<LogName> {
         return None;
     }
     let stem = file.strip_suffix(".json.gz")?;
-    let head = format!("{}_CloudTrail_{}_", location.account, location.region);
-    let rest = stem.strip_prefix(&head)?;
+    let rest = stem
+        .strip_prefix(location.account.as_str())?
+        .strip_prefix("_CloudTrail_")?
+        .strip_prefix(location.region.as_str())?
+        .strip_prefix('_')?;
     let (time, unique) = rest.split_once('_')?;
     if unique.is_empty() {
         return None;
     }
-    let time = parse_time(time, LOG_TIME)?;
+    let time = parse_time(time, false)?;
     Some(LogName { location, time })
 }
 
@@ -344,6 +363,11 @@ mod tests {
             good.replace("AWSLogs/", "Logs/"),
             good.replace("/2024/", "/24/"),
             good.replace("_t_us-east-1", "_t_useast1"),
+            good.replace("T010000Z", "T016000Z"),
+            good.replace("T010000Z", "T01000Z0"),
+            good.replace("20240101T", "20240230T"),
+            good.replace("20240101T", "+2024010T"),
+            good.replace("T010000Z", "T0100000Z"),
         ] {
             assert!(parse_digest_key(&bad).is_none(), "{bad}");
         }
@@ -354,6 +378,16 @@ mod tests {
     fn shapes() {
         assert!(is_org_id("o-abcdefghij") && !is_org_id("o-abc") && !is_org_id("o-ABCDEFGHIJ"));
         assert!(is_region("us-gov-west-1") && is_region("ap-southeast-2") && !is_region("us-east"));
+        for bad in [
+            "use-east-1",
+            "us--1",
+            "us-east-",
+            "US-east-1",
+            "us-east-1a",
+            "-east-1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
         assert!(is_clean_key("a/b.json.gz"));
         for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a\\b", "a/\0"] {
             assert!(!is_clean_key(bad), "{bad:?}");

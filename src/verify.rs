@@ -12,7 +12,8 @@
 //! Requests are bounded by one setting (`jobs`): every request holds one of `jobs` permits shared
 //! by the whole run. CPU work (inflate, SHA-256, RSA) is handed to rayon and awaited through a
 //! oneshot channel, so tokio workers never block on it. A local folder, whose reads never wait on
-//! a network, is read and hashed in one parallel rayon pass per day instead. Nothing here prints.
+//! a network, is read and hashed in one parallel rayon pass per day instead, its locations each
+//! on a thread of their own. Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -248,11 +249,15 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
         permits: Semaphore::new(jobs),
     };
     let at_once = (jobs / JOBS_PER_LOCATION).max(2);
-    let outcomes: Vec<Outcome> = stream::iter(work)
-        .map(|w| verify_location(&ctx, w))
-        .buffer_unordered(at_once)
-        .collect()
-        .await;
+    let outcomes: Vec<Outcome> = if store.as_local().is_some() {
+        verify_locally(&ctx, work, at_once)
+    } else {
+        stream::iter(work)
+            .map(|w| verify_location(&ctx, w))
+            .buffer_unordered(at_once)
+            .collect()
+            .await
+    };
     let mut summaries = BTreeMap::new();
     for outcome in outcomes {
         findings.extend(outcome.findings);
@@ -302,6 +307,48 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
         p.finish();
     }
     report
+}
+
+/// Verifies the locations of a local folder, a few at once, each on its own thread.
+///
+/// Nothing here waits on a network: each step of a location is ready at once, and its parallel
+/// passes block the thread that runs it. Polled together in one task, locations would take turns
+/// and leave the CPU pool idle while one of them lists or tallies; on their own threads, one
+/// location's serial steps overlap the others' passes.
+fn verify_locally<S: Store>(
+    ctx: &Ctx<'_, S>,
+    work: Vec<LocationWork>,
+    at_once: usize,
+) -> Vec<Outcome> {
+    let threads = at_once
+        .min(rayon::current_num_threads() + 1)
+        .min(work.len());
+    let queue = std::sync::Mutex::new(work.into_iter());
+    let next = || {
+        queue
+            .lock()
+            .expect("no thread panics holding the queue")
+            .next()
+    };
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut outcomes = Vec::new();
+                    while let Some(w) = next() {
+                        outcomes.push(futures::executor::block_on(verify_location(ctx, w)));
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .flat_map(|run| {
+                run.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Lists folders down to each location's date folders.

@@ -434,6 +434,26 @@ fn log_replaced_by_a_symlink_out_of_the_mirror_is_refused_not_followed() {
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 
+#[cfg(unix)]
+#[test]
+fn log_replaced_by_a_symlink_inside_the_mirror_is_followed() {
+    let s = make(small_spec());
+    let log = s.logs(MIDDLE)[0].clone();
+    // A copy inside the mirror, outside any CloudTrail folder: the link stays in the evidence.
+    let copy = s.root.join("copies/log.json.gz");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, &s.clean.objects[&log].bytes).unwrap();
+    let path = s.root.join(&log);
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&copy, &path).unwrap();
+    let clean = make(small_spec()).verify();
+    let r = s.verify();
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert!(r.unverified.is_empty(), "{:#?}", r.unverified);
+    assert_eq!(r.scopes[0].logs.valid, clean.scopes[0].logs.valid);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+}
+
 // --- could not read is never missing --------------------------------------------------------
 
 #[test]

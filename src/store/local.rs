@@ -170,32 +170,73 @@ impl LocalStore {
 
     /// The path of `key`, after refusing keys and links that leave the folder.
     fn resolve(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let path = self.clean_path(key)?;
+        let kind = fs::symlink_metadata(&path)
+            .map_err(|e| io_error(key, e))?
+            .file_type();
+        self.folder_inside(key, &path)?;
+        // The object itself, when it is a link.
+        if kind.is_symlink() {
+            self.inside(key, &path)?;
+        }
+        Ok(path)
+    }
+
+    /// The path of `key`, unless the key is not a plain relative key.
+    fn clean_path(&self, key: &str) -> Result<PathBuf, StoreError> {
         if !is_clean_key(key) {
             return Err(StoreError::unreadable(
                 key,
                 "refused: the key is not a plain relative key and could leave the mirror",
             ));
         }
-        let path = self.root.join(key);
-        let kind = fs::symlink_metadata(&path)
-            .map_err(|e| io_error(key, e))?
-            .file_type();
-        // The folder holding the object: resolved once (links included) and remembered.
-        if let Some(parent) = path.parent() {
-            let known = self.checked_folders.lock().expect("lock").contains(parent);
-            if !known {
-                self.inside(key, parent)?;
-                self.checked_folders
-                    .lock()
-                    .expect("lock")
-                    .insert(parent.to_path_buf());
+        Ok(self.root.join(key))
+    }
+
+    /// Refuses `path` (for `key`) unless the folder holding it resolves inside the mirror. Each
+    /// folder is resolved once (links included) and remembered: many objects share a day folder.
+    fn folder_inside(&self, key: &str, path: &Path) -> Result<(), StoreError> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        if self.checked_folders.lock().expect("lock").contains(parent) {
+            return Ok(());
+        }
+        self.inside(key, parent)?;
+        self.checked_folders
+            .lock()
+            .expect("lock")
+            .insert(parent.to_path_buf());
+        Ok(())
+    }
+
+    /// Opens the file of `key` for reading, refusing keys and links that leave the folder. The
+    /// file is opened without following a link: only a link, which that open refuses, costs a
+    /// look at where it leads.
+    #[cfg(unix)]
+    fn open_file(&self, key: &str) -> Result<fs::File, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.clean_path(key)?;
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                self.inside(key, &path)?;
+                fs::File::open(&path)
             }
+            other => other,
         }
-        // The object itself, when it is a link.
-        if kind.is_symlink() {
-            self.inside(key, &path)?;
-        }
-        Ok(path)
+        .map_err(|e| io_error(key, e))?;
+        self.folder_inside(key, &path)?;
+        Ok(file)
+    }
+
+    #[cfg(not(unix))]
+    fn open_file(&self, key: &str) -> Result<fs::File, StoreError> {
+        let path = self.resolve(key)?;
+        fs::File::open(&path).map_err(|e| io_error(key, e))
     }
 
     /// Refuses `path` (for `key`) unless it resolves inside the mirror.
@@ -216,13 +257,12 @@ impl LocalStore {
 
     fn read_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, StoreError> {
         let sidecar = format!("{key}{METADATA_SUFFIX}");
-        let path = match self.resolve(&sidecar) {
-            Ok(path) => path,
+        let bytes = match self.open_file(&sidecar).and_then(|f| read_all(&sidecar, f)) {
+            Ok(bytes) => bytes,
             // No sidecar: the object has no user metadata (so no signature).
             Err(StoreError::NotFound { .. }) => return Ok(BTreeMap::new()),
             Err(e) => return Err(e),
         };
-        let bytes = fs::read(&path).map_err(|e| io_error(&sidecar, e))?;
         let raw: BTreeMap<String, serde_json::Value> =
             serde_json::from_slice(&bytes).map_err(|e| {
                 StoreError::unreadable(
@@ -247,6 +287,13 @@ impl LocalStore {
         }
         Ok(metadata)
     }
+}
+
+/// Reads an opened file whole; `key` names it in an error.
+fn read_all(key: &str, mut file: fs::File) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_error(key, e))?;
+    Ok(bytes)
 }
 
 fn io_error(key: &str, e: io::Error) -> StoreError {
@@ -323,16 +370,14 @@ impl LocalStore {
     /// [`Store::get`], done right here.
     pub fn get_now(&self, key: &str) -> Result<Object, StoreError> {
         self.not_acquired(key)?;
-        let path = self.resolve(key)?;
-        let bytes = fs::read(&path).map_err(|e| io_error(key, e))?;
+        let bytes = read_all(key, self.open_file(key)?)?;
         let metadata = self.read_metadata(key)?;
         Ok(Object { bytes, metadata })
     }
 
     fn open_now(&self, key: &str) -> Result<Body, StoreError> {
         self.not_acquired(key)?;
-        let path = self.resolve(key)?;
-        let file = fs::File::open(&path).map_err(|e| io_error(key, e))?;
+        let file = self.open_file(key)?;
         Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
     }
 

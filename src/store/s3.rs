@@ -31,6 +31,7 @@ pub struct ObjectVersion {
     pub last_modified: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
@@ -109,6 +110,69 @@ impl S3Store {
             key,
             format!("{last} ({BODY_ATTEMPTS} attempts)"),
         ))
+    }
+
+    /// Feeds the body to a strict gunzip chunk by chunk as it arrives, each chunk inflated and
+    /// hashed on the CPU pool: memory per request is one chunk and one inflate buffer, whatever
+    /// the object's size. A body that breaks off is fetched again from the start.
+    async fn fetch_and_hash(&self, key: &str) -> Result<Inflated, HashFailure> {
+        let mut last = String::new();
+        for attempt in 0..BODY_ATTEMPTS {
+            let out = self
+                .get_object(key, attempt)
+                .await
+                .map_err(HashFailure::Store)?;
+            let expected = out.content_length();
+            let mut body = out.body;
+            let mut gunzip = Box::new(Gunzip::new(u64::MAX));
+            let mut received = 0i64;
+            // Network chunks are small (a few KB); they are gathered into batches so that each
+            // hand-off to the CPU pool carries enough work to be worth it.
+            let mut batch: Vec<u8> = Vec::with_capacity(FEED_BATCH);
+            let broke = loop {
+                let next = body.try_next().await;
+                let ended = matches!(next, Ok(None));
+                if let Ok(Some(chunk)) = &next {
+                    received += chunk.len() as i64;
+                    batch.extend_from_slice(chunk);
+                }
+                let complete = ended && expected.is_none_or(|n| n == received);
+                if complete {
+                    // The last batch and the trailer checks go in one hand-off.
+                    let bytes = std::mem::take(&mut batch);
+                    return crate::cpu::run(move || {
+                        gunzip.feed(&bytes, &mut |_| {})?;
+                        gunzip.finish(&mut |_| {})
+                    })
+                    .await
+                    .map_err(HashFailure::Damaged);
+                }
+                if batch.len() >= FEED_BATCH {
+                    let bytes = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
+                    gunzip = crate::cpu::run(move || {
+                        let mut g = gunzip;
+                        g.feed(&bytes, &mut |_| {}).map(|_| g)
+                    })
+                    .await
+                    .map_err(HashFailure::Damaged)?;
+                }
+                match next {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        break format!(
+                            "the body ended after {received} of {} bytes",
+                            expected.unwrap_or_default()
+                        )
+                    }
+                    Err(e) => break format!("the body broke off: {}", error_chain(&e)),
+                }
+            };
+            last = broke;
+        }
+        Err(HashFailure::Store(StoreError::unreadable(
+            key,
+            format!("{last} ({BODY_ATTEMPTS} attempts)"),
+        )))
     }
 }
 
@@ -235,67 +299,21 @@ impl Store for S3Store {
         self.get_versioned(key).await.map(|(object, _)| object)
     }
 
-    /// Feeds the body to a strict gunzip chunk by chunk as it arrives, each chunk inflated and
-    /// hashed on the CPU pool: memory per request is one chunk and one inflate buffer, whatever
-    /// the object's size. A body that breaks off is fetched again from the start.
+    /// Each object's request and body run as a task of their own, so that the runtime's workers
+    /// share them: polled inside one task, every response would wait for one thread.
     async fn hash_gzip(&self, key: &str) -> Result<Inflated, HashFailure> {
-        let mut last = String::new();
-        for attempt in 0..BODY_ATTEMPTS {
-            let out = self
-                .get_object(key, attempt)
-                .await
-                .map_err(HashFailure::Store)?;
-            let expected = out.content_length();
-            let mut body = out.body;
-            let mut gunzip = Box::new(Gunzip::new(u64::MAX));
-            let mut received = 0i64;
-            // Network chunks are small (a few KB); they are gathered into batches so that each
-            // hand-off to the CPU pool carries enough work to be worth it.
-            let mut batch: Vec<u8> = Vec::with_capacity(FEED_BATCH);
-            let broke = loop {
-                let next = body.try_next().await;
-                let ended = matches!(next, Ok(None));
-                if let Ok(Some(chunk)) = &next {
-                    received += chunk.len() as i64;
-                    batch.extend_from_slice(chunk);
-                }
-                let complete = ended && expected.is_none_or(|n| n == received);
-                if complete {
-                    // The last batch and the trailer checks go in one hand-off.
-                    let bytes = std::mem::take(&mut batch);
-                    return crate::cpu::run(move || {
-                        gunzip.feed(&bytes, &mut |_| {})?;
-                        gunzip.finish(&mut |_| {})
-                    })
-                    .await
-                    .map_err(HashFailure::Damaged);
-                }
-                if batch.len() >= FEED_BATCH {
-                    let bytes = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
-                    gunzip = crate::cpu::run(move || {
-                        let mut g = gunzip;
-                        g.feed(&bytes, &mut |_| {}).map(|_| g)
-                    })
-                    .await
-                    .map_err(HashFailure::Damaged)?;
-                }
-                match next {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        break format!(
-                            "the body ended after {received} of {} bytes",
-                            expected.unwrap_or_default()
-                        )
-                    }
-                    Err(e) => break format!("the body broke off: {}", error_chain(&e)),
-                }
-            };
-            last = broke;
+        let store = self.clone();
+        let owned = key.to_string();
+        match tokio::spawn(async move { store.fetch_and_hash(&owned).await }).await {
+            Ok(outcome) => outcome,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => Err(HashFailure::Store(StoreError::unreadable(
+                    key,
+                    format!("the read was cancelled: {e}"),
+                ))),
+            },
         }
-        Err(HashFailure::Store(StoreError::unreadable(
-            key,
-            format!("{last} ({BODY_ATTEMPTS} attempts)"),
-        )))
     }
 
     async fn open(&self, key: &str) -> Result<Body, StoreError> {

@@ -10,7 +10,10 @@
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
 //! TRAILPROOF_BENCH_DELAYS_MS ("0,20"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
 //! (64), TRAILPROOF_BENCH_SKIP_CLI, TRAILPROOF_BENCH_SERVE (a delay in ms: serve the bucket
-//! with it until killed, and print a command to run against it, e.g. under a profiler).
+//! with it until killed, and print a command to run against it, e.g. under a profiler),
+//! TRAILPROOF_BENCH_PIN (Linux, 2 CPUs or more: the server runs on CPU 0 and every client, the
+//! ceiling's included, on CPU 1, so that neither takes CPU from the other and the ceiling measures
+//! the server alone).
 
 #[path = "../tests/common/s3.rs"]
 mod server;
@@ -66,7 +69,7 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
     let mut wrapped = Command::new("python3");
     wrapped.args([
         "-c",
-        "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))",
+        "import os, resource, subprocess, sys\ncpu = os.environ.pop('TRAILPROOF_BENCH_CLIENT_CPU', None)\nif cpu: os.sched_setaffinity(0, {int(cpu)})\nr = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))",
     ]);
     wrapped.arg(cmd.get_program());
     wrapped.args(cmd.get_args());
@@ -74,6 +77,9 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
         if let Some(v) = v {
             wrapped.env(k, v);
         }
+    }
+    if pinned() {
+        wrapped.env("TRAILPROOF_BENCH_CLIENT_CPU", CLIENT_CPU.to_string());
     }
     let t = Instant::now();
     let out = wrapped.output().expect("python3 runs");
@@ -90,8 +96,50 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
     )
 }
 
-/// The server's ceiling: plain GETs of every object, `jobs` in flight, through the SDK.
+const SERVER_CPU: usize = 0;
+const CLIENT_CPU: usize = 1;
+
+fn pinned() -> bool {
+    std::env::var_os("TRAILPROOF_BENCH_PIN").is_some()
+}
+
+/// Pins the calling thread, and the threads it starts from now on, to one CPU.
+fn pin(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity only read and
+    // write that set, which lives on this stack frame for the whole call.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let done = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            done,
+            0,
+            "cannot pin to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    panic!("TRAILPROOF_BENCH_PIN needs Linux (CPU {cpu})");
+}
+
+/// The server's ceiling: plain GETs of every object, `jobs` in flight, through the SDK (on the
+/// clients' CPU when pinned).
 fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
+    if pinned() {
+        return std::thread::scope(|s| {
+            s.spawn(|| {
+                pin(CLIENT_CPU);
+                get_all(server, keys, jobs)
+            })
+            .join()
+            .unwrap()
+        });
+    }
+    get_all(server, keys, jobs)
+}
+
+fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let session = Session::connect(&server.aws_options()).await;
@@ -141,6 +189,11 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
+    if pinned() {
+        // The server's threads start from here, and stay on its CPU.
+        pin(SERVER_CPU);
+        println!("pinned: the server on CPU {SERVER_CPU}, every client on CPU {CLIENT_CPU}");
+    }
     let server = S3Server::start(&dir.path().join("s3"));
     server.trust(&signer);
     tokio::runtime::Runtime::new().unwrap().block_on(async {

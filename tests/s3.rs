@@ -226,6 +226,39 @@ fn throttling_resets_and_truncated_bodies_are_retried_to_the_clean_verdict() {
 }
 
 #[test]
+fn logs_bigger_than_one_hand_off_are_hashed_whole_even_when_their_bodies_break_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec {
+        hours: 4,
+        logs_per_hour: 2,
+        log_bytes: 8_000_000,
+        ..spec_for("big-bucket", &[Tamper::LogModified])
+    };
+    let s = make(spec);
+    // Stored bigger than the 256 KiB handed to the CPU pool at a time.
+    let big = s
+        .bucket
+        .objects
+        .iter()
+        .filter(|(k, o)| k.contains("/CloudTrail/") && o.bytes.len() > 256 * 1024)
+        .count();
+    assert!(big >= 2, "only {big} logs span several hand-offs");
+    let server = serve(dir.path(), &[&s.bucket]);
+    let expected = set([pair(Kind::LogModified, &s.logs(2)[0])]);
+    let calm = verify_s3(&server, "big-bucket", s.bucket.as_of);
+    assert_eq!(pairs(&calm), expected);
+    assert_eq!(calm.scopes[0].logs.valid, 7);
+    server.state.set_faults(Faults {
+        truncate_every: 2,
+        ..Faults::default()
+    });
+    let flaky = verify_s3(&server, "big-bucket", s.bucket.as_of);
+    assert_eq!(pairs(&flaky), expected);
+    assert!(flaky.unverified.is_empty(), "{:#?}", flaky.unverified);
+    assert_eq!(flaky.scopes[0].logs.valid, 7);
+}
+
+#[test]
 fn a_denied_scope_listing_leaves_the_other_scopes_verified() {
     let dir = tempfile::tempdir().unwrap();
     let spec = Spec {

@@ -126,32 +126,40 @@ impl S3Store {
             let mut body = out.body;
             let mut gunzip = Box::new(Gunzip::new(u64::MAX));
             let mut received = 0i64;
-            // Network chunks are small (a few KB); they are gathered into batches so that each
-            // hand-off to the CPU pool carries enough work to be worth it.
-            let mut batch: Vec<u8> = Vec::with_capacity(FEED_BATCH);
+            // Network chunks are small (a few KB); they are gathered, uncopied, into batches so
+            // that each hand-off to the CPU pool carries enough work to be worth it.
+            let mut batch = Vec::new();
+            let mut batched = 0;
             let broke = loop {
                 let next = body.try_next().await;
                 let ended = matches!(next, Ok(None));
                 if let Ok(Some(chunk)) = &next {
                     received += chunk.len() as i64;
-                    batch.extend_from_slice(chunk);
+                    batched += chunk.len();
+                    batch.push(chunk.clone());
                 }
                 let complete = ended && expected.is_none_or(|n| n == received);
                 if complete {
                     // The last batch and the trailer checks go in one hand-off.
-                    let bytes = std::mem::take(&mut batch);
+                    let chunks = std::mem::take(&mut batch);
                     return crate::cpu::run(move || {
-                        gunzip.feed(&bytes, &mut |_| {})?;
+                        for chunk in &chunks {
+                            gunzip.feed(chunk, &mut |_| {})?;
+                        }
                         gunzip.finish(&mut |_| {})
                     })
                     .await
                     .map_err(HashFailure::Damaged);
                 }
-                if batch.len() >= FEED_BATCH {
-                    let bytes = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
+                if batched >= FEED_BATCH {
+                    let chunks = std::mem::take(&mut batch);
+                    batched = 0;
                     gunzip = crate::cpu::run(move || {
                         let mut g = gunzip;
-                        g.feed(&bytes, &mut |_| {}).map(|_| g)
+                        for chunk in &chunks {
+                            g.feed(chunk, &mut |_| {})?;
+                        }
+                        Ok(g)
                     })
                     .await
                     .map_err(HashFailure::Damaged)?;

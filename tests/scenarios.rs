@@ -129,11 +129,7 @@ fn deleted_digest_is_digest_missing_and_its_logs_are_reported_under_it() {
             pair(Kind::LogUnlisted, &logs[1]),
         ])
     );
-    let missing = r
-        .findings
-        .iter()
-        .find(|f| f.kind == Kind::DigestMissing)
-        .unwrap();
+    let missing = finding_of(&r, Kind::DigestMissing);
     assert_eq!(missing.logs, logs);
     assert_eq!(missing.digest.as_deref(), Some(d[MIDDLE + 1].as_str()));
     let w = missing.window.unwrap();
@@ -176,11 +172,7 @@ fn newest_digests_deleted_is_a_tail_gap_warning_or_an_error_when_strict() {
             .all(|k| matches!(k, Kind::ChainTailGap | Kind::LogPending)),
         "{kinds:?}"
     );
-    let gap = r
-        .findings
-        .iter()
-        .find(|f| f.kind == Kind::ChainTailGap)
-        .unwrap();
+    let gap = finding_of(&r, Kind::ChainTailGap);
     assert_eq!(
         gap.key.as_deref(),
         Some(d[3].as_str()),
@@ -190,11 +182,7 @@ fn newest_digests_deleted_is_a_tail_gap_warning_or_an_error_when_strict() {
     assert_eq!(r.exit_code, exit::VERIFIED);
 
     let strict = s.verify_with(|o| o.strict = true);
-    let gap = strict
-        .findings
-        .iter()
-        .find(|f| f.kind == Kind::ChainTailGap)
-        .unwrap();
+    let gap = finding_of(&strict, Kind::ChainTailGap);
     assert_eq!(gap.severity, Severity::Error);
     assert_eq!(strict.exit_code, exit::FINDINGS);
 }
@@ -399,11 +387,7 @@ fn digest_naming_an_absolute_previous_key_is_refused() {
     let r = s.verify();
     let d = s.digests();
     assert!(pairs(&r).contains(&pair(Kind::DigestMalformed, &d[MIDDLE])));
-    let f = r
-        .findings
-        .iter()
-        .find(|f| f.kind == Kind::DigestMalformed)
-        .unwrap();
+    let f = finding_of(&r, Kind::DigestMalformed);
     assert!(
         f.message.contains("/etc/passwd") && f.message.contains("refused"),
         "{}",
@@ -809,11 +793,7 @@ fn damage_around_a_midnight_is_found_as_on_a_single_day() {
     let mut expected = set([pair(Kind::DigestMissing, &d[middle])]);
     expected.extend(logs.iter().map(|l| pair(Kind::LogUnlisted, l)));
     assert_eq!(pairs(&r), expected);
-    let missing = r
-        .findings
-        .iter()
-        .find(|f| f.kind == Kind::DigestMissing)
-        .unwrap();
+    let missing = finding_of(&r, Kind::DigestMissing);
     assert_eq!(missing.logs, logs);
     assert_eq!(r.exit_code, exit::FINDINGS);
 

@@ -167,6 +167,15 @@ pub fn pairs(report: &Report) -> BTreeSet<(Kind, Option<String>)> {
         .collect()
 }
 
+/// The first finding of `kind`; the test fails if there is none.
+pub fn finding_of(report: &Report, kind: Kind) -> &trailproof::finding::Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} finding in {:#?}", report.findings))
+}
+
 pub fn pair(kind: Kind, key: &str) -> (Kind, Option<String>) {
     (kind, Some(key.to_string()))
 }

@@ -256,6 +256,7 @@ fn logs_bigger_than_one_hand_off_are_hashed_whole_even_when_their_bodies_break_o
     assert_eq!(pairs(&flaky), expected);
     assert!(flaky.unverified.is_empty(), "{:#?}", flaky.unverified);
     assert_eq!(flaky.scopes[0].logs.valid, 7);
+    assert_eq!(flaky.exit_code, exit::FINDINGS);
 }
 
 #[test]

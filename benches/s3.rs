@@ -64,12 +64,12 @@ fn with_env(cmd: &mut Command, endpoint: &str) {
 }
 
 /// Runs `cmd` and returns its wall time, exit code, output and peak RSS (KiB), measured by a
-/// Python wrapper's getrusage of its child.
+/// Python wrapper around its child alone (the wrapper's own start-up is not counted).
 fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
     let mut wrapped = Command::new("python3");
     wrapped.args([
         "-c",
-        "import os, resource, subprocess, sys\ncpu = os.environ.pop('TRAILPROOF_BENCH_CLIENT_CPU', None)\nif cpu: os.sched_setaffinity(0, {int(cpu)})\nr = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))",
+        "import os, resource, subprocess, sys, time\ncpu = os.environ.pop('TRAILPROOF_BENCH_CLIENT_CPU', None)\nif cpu: os.sched_setaffinity(0, {int(cpu)})\nt = time.perf_counter()\nr = subprocess.run(sys.argv[1:], capture_output=True)\nt = time.perf_counter() - t\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d %.6f' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, t))",
     ]);
     wrapped.arg(cmd.get_program());
     wrapped.args(cmd.get_args());
@@ -81,13 +81,15 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
     if pinned() {
         wrapped.env("TRAILPROOF_BENCH_CLIENT_CPU", CLIENT_CPU.to_string());
     }
-    let t = Instant::now();
     let out = wrapped.output().expect("python3 runs");
-    let wall = t.elapsed();
     let tail = String::from_utf8_lossy(&out.stderr);
     let mut parts = tail.split_whitespace();
     let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
     let rss = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let wall = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
     (
         wall,
         code,

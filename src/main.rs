@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use futures::FutureExt;
 
 use cli::{
     AcquireArgs, AwsArgs, Cli, Command, FilterArgs, KeysCommand, KeysFetchArgs, SimulateArgs,
@@ -144,17 +145,32 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
-            let keys = match given {
-                Some(keys) => keys,
+            match given {
+                Some(keys) => verify::execute(&store, plan, Arc::new(keys), opts).await,
                 None => {
-                    let mut found = Vec::new();
-                    for fetched in session.fetch_keys_all(&plan.key_ranges(&opts)).await {
-                        found.extend(fetched.map_err(|e| format!("{e} (or pass --public-keys)"))?);
+                    // The run lists and reads while CloudTrail's keys are fetched; only digest
+                    // checks wait for them, and a failed fetch ends the run.
+                    let ranges = plan.key_ranges(&opts);
+                    let fetch = async move {
+                        let mut found = Vec::new();
+                        for fetched in session.fetch_keys_all(&ranges).await {
+                            found.extend(
+                                fetched.map_err(|e| format!("{e} (or pass --public-keys)"))?,
+                            );
+                        }
+                        Ok::<_, String>(Arc::new(KeyRing::new(found)))
                     }
-                    KeyRing::new(found)
+                    .boxed()
+                    .shared();
+                    let keys = fetch
+                        .clone()
+                        .map(Result::unwrap_or_default)
+                        .boxed()
+                        .shared();
+                    let run = verify::execute_as_keys_arrive(&store, plan, keys, opts).map(Ok);
+                    futures::future::try_join(fetch, run).await?.1
                 }
-            };
-            verify::execute(&store, plan, Arc::new(keys), opts).await
+            }
         }
         None => {
             let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())

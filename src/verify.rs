@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate};
+use futures::future::{self, FutureExt};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
@@ -42,6 +43,9 @@ const DELIVERY_DELAY: Duration = Duration::minutes(15);
 
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
+
+/// Where CloudTrail writes, below any custom prefix.
+const LOG_ROOT: &str = "AWSLogs/";
 
 /// Ranges up to this many days long list their date folders by name.
 const NAMED_DAYS: i64 = 31;
@@ -233,6 +237,20 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
 
 /// Verifies each location of `plan`, with `keys` trusted, and makes the report.
 pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: Options) -> Report {
+    execute_as_keys_arrive(store, plan, future::ready(keys).boxed().shared(), opts).await
+}
+
+/// The keys a run trusts, still on their way (fetched from CloudTrail, say).
+pub type ArrivingKeys = future::Shared<future::BoxFuture<'static, Arc<KeyRing>>>;
+
+/// [`execute`] with keys that are still on their way: listing and reading start at once, and
+/// only the checks of digest signatures wait for the keys.
+pub async fn execute_as_keys_arrive<S: Store>(
+    store: &S,
+    plan: Plan,
+    keys: ArrivingKeys,
+    opts: Options,
+) -> Report {
     let Plan {
         started_at,
         work,
@@ -277,7 +295,7 @@ pub async fn execute<S: Store>(store: &S, plan: Plan, keys: Arc<KeyRing>, opts: 
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     unverified.sort();
     unverified.dedup();
-    let keys = ctx.keys.infos();
+    let keys = ctx.keys.clone().await.infos();
     let progress = opts.progress.clone();
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
@@ -371,10 +389,20 @@ impl<S: Store> Discovery<'_, S> {
     async fn discover(&mut self) -> Result<Vec<Location>, VerifyError> {
         let store = self.store;
         let jobs = self.opts.jobs;
-        let root = store.list("").await.map_err(|e| VerifyError::Unlistable {
+        // Most buckets keep their trails under `AWSLogs/` at the root: list it along with the
+        // root rather than a round trip after it (the listing is used only if the root has it).
+        let guess = store.root().is_empty().then_some(LOG_ROOT);
+        let (root, guessed) = futures::join!(store.list(""), async {
+            match guess {
+                Some(folder) => Some(store.list(folder).await),
+                None => None,
+            }
+        });
+        let root = root.map_err(|e| VerifyError::Unlistable {
             source_name: store.source(),
             cause: e.cause(),
         })?;
+        let mut guessed = guessed.map(|listed| (LOG_ROOT.to_string(), listed));
         let mut log_roots = Vec::new();
         let mut level = vec![(store.root().to_string(), root)];
         if last_segment(store.root()) == "AWSLogs" {
@@ -412,7 +440,21 @@ impl<S: Store> Discovery<'_, S> {
         // AWSLogs/ → accounts, or org ids → accounts.
         let mut account_roots: Vec<(String, Option<String>, String)> = Vec::new();
         let mut org_folders = Vec::new();
-        for (root, listing) in self.list_all(log_roots).await {
+        let mut log_listings = Vec::new();
+        if let Some((folder, listed)) = guessed.take() {
+            if let Some(at) = log_roots.iter().position(|r| *r == folder) {
+                log_roots.remove(at);
+                match listed {
+                    Ok(listing) => {
+                        self.opts.advance(1, 0);
+                        log_listings.push((folder, listing));
+                    }
+                    Err(e) => self.unverified(&folder, format!("cannot list: {}", e.cause())),
+                }
+            }
+        }
+        log_listings.extend(self.list_all(log_roots).await);
+        for (root, listing) in log_listings {
             let prefix = root
                 .trim_end_matches("AWSLogs/")
                 .trim_end_matches('/')
@@ -613,7 +655,7 @@ impl<S: Store> Discovery<'_, S> {
 struct Ctx<'s, S> {
     store: &'s S,
     opts: &'s Options,
-    keys: Arc<KeyRing>,
+    keys: ArrivingKeys,
     bucket: Arc<str>,
     permits: Semaphore,
 }
@@ -673,12 +715,13 @@ impl<S: Store> Ctx<'_, S> {
         if let Some(local) = self.store.as_local() {
             // A local folder: one parallel pass, as for logs.
             use rayon::prelude::*;
+            let keys = self.keys.clone().await;
             return wanted
                 .into_par_iter()
                 .map(|(key, name)| {
                     let read = local.get_now(&key);
                     self.read(&read);
-                    check_digest(&self.bucket, &self.keys, key, name, read)
+                    check_digest(&self.bucket, &keys, key, name, read)
                 })
                 .collect();
         }
@@ -688,7 +731,7 @@ impl<S: Store> Ctx<'_, S> {
                 self.store.get(&key).await
             };
             self.read(&read);
-            let (keys, bucket) = (self.keys.clone(), self.bucket.clone());
+            let (keys, bucket) = (self.keys.clone().await, self.bucket.clone());
             crate::cpu::run(move || check_digest(&bucket, &keys, key, name, read)).await
         })
         .await

@@ -134,6 +134,18 @@ fn every_scenario_gives_the_same_findings_from_s3_as_from_a_folder() {
             || r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys");
         assert!(allowed, "a call that is not a read: {r:?}");
     }
+    // Each folder listed once per run, though `AWSLogs/` is listed before the root says it
+    // is there.
+    let mut listed = BTreeSet::new();
+    for r in requests.iter().filter(|r| r.query.contains("list-type=2")) {
+        assert!(
+            listed.insert((r.path.clone(), r.query.clone())),
+            "listed twice: {r:?}"
+        );
+    }
+    assert!(listed
+        .iter()
+        .any(|(_, q)| q.contains("prefix=AWSLogs%2F&") || q.ends_with("prefix=AWSLogs%2F")));
     let key_calls: Vec<_> = requests.iter().filter(|r| r.action.is_some()).collect();
     assert!(!key_calls.is_empty());
     for call in key_calls {
@@ -434,6 +446,44 @@ fn the_auditor_role_is_assumed_with_its_external_id_and_used_for_every_read() {
         assert_eq!(r.security_token.as_deref(), Some(SESSION_TOKEN), "{r:?}");
         assert!(matches!(r.method.as_str(), "GET" | "HEAD"), "{r:?}");
     }
+}
+
+#[test]
+fn keys_that_cannot_be_fetched_end_the_run_with_the_cause_and_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("no-keys", &[Tamper::LogModified]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    server.state.set_faults(Faults {
+        deny_keys: true,
+        ..Faults::default()
+    });
+    let out = cli(
+        &server,
+        &[
+            "verify",
+            "s3://no-keys",
+            "--format",
+            "json",
+            "--end",
+            "2024-01-01T07:00:00Z",
+        ],
+    );
+    // Listing and reading start while the keys are fetched; the failed fetch still decides.
+    assert_eq!(out.status.code(), Some(exit::INCOMPLETE));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not allowed to list public keys") && stderr.contains("--public-keys"),
+        "{stderr}"
+    );
+    let requests = server.state.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
 }
 
 #[test]

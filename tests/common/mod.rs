@@ -176,6 +176,18 @@ pub fn finding_of(report: &Report, kind: Kind) -> &trailproof::finding::Finding 
         .unwrap_or_else(|| panic!("no {kind:?} finding in {:#?}", report.findings))
 }
 
+/// Fails unless `key` is reported unverified with a cause that contains `cause`.
+pub fn assert_unverified(report: &Report, key: &str, cause: &str) {
+    assert!(
+        report
+            .unverified
+            .iter()
+            .any(|u| u.key == key && u.cause.contains(cause)),
+        "{key} is not unverified with a cause containing {cause:?}: {:#?}",
+        report.unverified
+    );
+}
+
 pub fn pair(kind: Kind, key: &str) -> (Kind, Option<String>) {
     (kind, Some(key.to_string()))
 }

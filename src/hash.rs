@@ -7,6 +7,7 @@
 //! hand (RFC 1952) around a raw inflater, the CRC-32 and length in the trailer are checked, and
 //! anything after the trailer is damage. Memory stays at one buffer, whatever the file size.
 
+use std::cell::RefCell;
 use std::io::{self, BufRead};
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -53,6 +54,13 @@ pub struct Inflated {
 
 const BUF: usize = 64 * 1024;
 
+thread_local! {
+    /// Inflated bytes pass through this buffer on their way to the checksums and the sink. It
+    /// holds nothing between calls, so one per thread serves every object: no allocation, and no
+    /// zeroing, per object.
+    static OUT: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; BUF].into_boxed_slice());
+}
+
 /// Where a [`Gunzip`] is in the member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -69,7 +77,6 @@ pub struct Gunzip {
     /// Header bytes until the header is complete, then the trailer's bytes.
     pending: Vec<u8>,
     inflater: Decompress,
-    out: Vec<u8>,
     crc: crc32fast::Hasher,
     sha: Sha256,
     limit: u64,
@@ -86,7 +93,6 @@ impl Gunzip {
             stage: Stage::Header,
             pending: Vec::new(),
             inflater: Decompress::new(false),
-            out: vec![0u8; BUF],
             crc: crc32fast::Hasher::new(),
             sha: Sha256::new(),
             limit,
@@ -137,17 +143,30 @@ impl Gunzip {
 
     /// Inflates as much of `input` as it can (and any output the inflater still holds).
     fn pump(&mut self, input: &mut &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), Damage> {
+        OUT.with(|out| match out.try_borrow_mut() {
+            Ok(mut out) => self.pump_through(&mut out, input, sink),
+            // A sink that inflates another object on this thread gets a buffer of its own.
+            Err(_) => self.pump_through(&mut vec![0u8; BUF], input, sink),
+        })
+    }
+
+    fn pump_through(
+        &mut self,
+        out: &mut [u8],
+        input: &mut &[u8],
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Damage> {
         loop {
             let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
             let status = self
                 .inflater
-                .decompress(input, &mut self.out, FlushDecompress::None)
+                .decompress(input, out, FlushDecompress::None)
                 .map_err(|e| Damage::BadDeflate(e.to_string()))?;
             let consumed = (self.inflater.total_in() - in_before) as usize;
             let produced = (self.inflater.total_out() - out_before) as usize;
             *input = &input[consumed..];
             if produced > 0 {
-                let piece = &self.out[..produced];
+                let piece = &out[..produced];
                 self.crc.update(piece);
                 self.sha.update(piece);
                 sink(piece);

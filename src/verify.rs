@@ -808,7 +808,9 @@ struct LocationRun<'c, 's, S> {
     unlisted_days: Vec<(Timestamp, Timestamp, String)>,
 }
 
-/// Verifies one location, date by date, listing the next date while checking the current one.
+/// Verifies one location, date by date. A date's digests are read and checked while the
+/// previous date's logs still hash and the next date is listed, so that requests keep flowing
+/// across midnight.
 async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWork) -> Outcome {
     let mut run = LocationRun {
         ctx,
@@ -825,13 +827,82 @@ async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWork) -> Outc
     };
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
     let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
+    let mut hashing = stream::FuturesUnordered::new();
+    let mut hashed = Vec::new();
     for (i, (date, _)) in days.iter().enumerate() {
         let current = std::mem::take(&mut listing);
         let next = ctx.list_day(days.get(i + 1).map(|(_, d)| d));
-        let ((), listed) = futures::join!(run.day(*date, current), next);
+        let (logs, listed) = driving(&mut hashing, &mut hashed, async {
+            futures::join!(run.day(*date, current), next)
+        })
+        .await;
+        for results in hashed.drain(..) {
+            run.compare(results);
+        }
         listing = listed;
+        hashing.push(hash_logs(ctx, logs));
+    }
+    while let Some(results) = hashing.next().await {
+        run.compare(results);
     }
     run.finish()
+}
+
+/// Awaits `f` while also driving `pending`, keeping what they finish in `done`.
+async fn driving<F: std::future::Future, P: std::future::Future>(
+    pending: &mut stream::FuturesUnordered<P>,
+    done: &mut Vec<P::Output>,
+    f: F,
+) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    future::poll_fn(|cx| {
+        while let std::task::Poll::Ready(Some(out)) = pending.poll_next_unpin(cx) {
+            done.push(out);
+        }
+        f.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A log that valid digests of selected scopes list, with what each of them recorded.
+struct LogToHash {
+    key: String,
+    listings: Vec<Listed>,
+}
+
+/// One selected valid digest's record of a log.
+struct Listed {
+    scope: ScopeId,
+    digest: String,
+    hash: String,
+}
+
+/// Reads, inflates and hashes logs, in parallel.
+async fn hash_logs<S: Store>(
+    ctx: &Ctx<'_, S>,
+    logs: Vec<LogToHash>,
+) -> Vec<(LogToHash, Result<crate::hash::Inflated, HashFailure>)> {
+    if let Some(local) = ctx.store.as_local() {
+        // A local folder: one parallel pass on the CPU pool, no hand-off per log. Nothing
+        // else this run does waits on a network, so blocking here only waits for the pass.
+        use rayon::prelude::*;
+        return logs
+            .into_par_iter()
+            .map(|log| {
+                let outcome = local.hash_gzip_now(&log.key);
+                ctx.advanced(&outcome);
+                (log, outcome)
+            })
+            .collect();
+    }
+    stream::iter(logs)
+        .map(|log| async move {
+            let outcome = ctx.hash_gzip(&log.key).await;
+            (log, outcome)
+        })
+        .buffer_unordered(ctx.opts.jobs.max(1))
+        .collect()
+        .await
 }
 
 impl<S: Store> LocationRun<'_, '_, S> {
@@ -850,8 +921,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
             .or_insert_with(|| ScopeSummary::new(bucket, scope))
     }
 
-    /// Checks one date: its digests, the logs they list, and the previous date's log objects.
-    async fn day(&mut self, date: NaiveDate, listing: DayListing) {
+    /// Checks one date's digests and the previous date's log objects, and returns the logs that
+    /// the date's valid digests list, to be hashed.
+    async fn day(&mut self, date: NaiveDate, listing: DayListing) -> Vec<LogToHash> {
         self.out.unverified.extend(listing.failed);
         if let Some(folder) = listing.digests_unlisted {
             let (from, to) = date_hours(date, date);
@@ -868,7 +940,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
         let mut checks = self.check_digests(listing.digests).await;
         self.look_up_predecessors(&mut checks).await;
-        self.take_listed_logs(&checks).await;
+        let logs = self.take_listed_logs(&checks);
         for mut check in checks {
             if let Some(body) = &mut check.body {
                 body.logs = Vec::new();
@@ -881,6 +953,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
         let before = |key: &str| parse_log_key(key).is_some_and(|n| n.time.date_naive() < date);
         self.listed.retain(|k| !before(k));
         self.listed_by_failed.retain(|k, _| !before(k));
+        logs
     }
 
     /// Reads and checks each listed digest in range that was not read already.
@@ -959,9 +1032,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
     }
 
-    /// Records the logs these digests list, and hashes those that valid digests of selected
-    /// scopes list.
-    async fn take_listed_logs(&mut self, checks: &[DigestCheck]) {
+    /// Records the logs these digests list, and returns those that valid digests of selected
+    /// scopes list, to be hashed.
+    fn take_listed_logs(&mut self, checks: &[DigestCheck]) -> Vec<LogToHash> {
         let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
         for check in checks {
             // A predecessor read from another location only serves its link.
@@ -996,14 +1069,13 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 }
             }
         }
-        self.hash_logs(trusted).await;
+        self.logs_to_hash(trusted)
     }
 
-    /// Hashes every log a valid digest of a selected scope lists, in parallel, and compares.
-    async fn hash_logs(&mut self, trusted: BTreeMap<&str, Vec<PoolEntry<'_>>>) {
-        let ctx = self.ctx;
-        let strict = ctx.opts.strict;
-        let bucket = ctx.store.bucket();
+    /// The logs of `trusted` to hash: those that a selected scope's digest lists, unless they
+    /// are archived or listed in another bucket (unverified, with the cause).
+    fn logs_to_hash(&mut self, trusted: BTreeMap<&str, Vec<PoolEntry<'_>>>) -> Vec<LogToHash> {
+        let bucket = self.ctx.store.bucket();
         let mut work = Vec::new();
         for (key, listings) in trusted {
             if !listings.iter().any(|l| l.selected) {
@@ -1024,30 +1096,30 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 self.unverified(key, cause);
                 continue;
             }
-            work.push((key, listings));
+            work.push(LogToHash {
+                key: key.to_string(),
+                listings: listings
+                    .iter()
+                    .filter(|l| l.selected)
+                    .map(|l| Listed {
+                        scope: l.scope.clone(),
+                        digest: l.digest.to_string(),
+                        hash: l.hash.to_string(),
+                    })
+                    .collect(),
+            });
         }
-        let results = if let Some(local) = ctx.store.as_local() {
-            // A local folder: one parallel pass on the CPU pool, no hand-off per log. Nothing
-            // else this run does waits on a network, so blocking here only waits for the pass.
-            use rayon::prelude::*;
-            work.into_par_iter()
-                .map(|(key, listings)| {
-                    let outcome = local.hash_gzip_now(key);
-                    ctx.advanced(&outcome);
-                    (key, listings, outcome)
-                })
-                .collect::<Vec<_>>()
-        } else {
-            bounded(ctx.opts.jobs, work, |(key, listings)| async move {
-                let outcome = ctx.hash_gzip(key).await;
-                (key, listings, outcome)
-            })
-            .await
-        };
-        for (key, listings, outcome) in results {
+        work
+    }
+
+    /// Compares hashed logs with what their digests recorded.
+    fn compare(&mut self, results: Vec<(LogToHash, Result<crate::hash::Inflated, HashFailure>)>) {
+        let strict = self.ctx.opts.strict;
+        for (log, outcome) in results {
+            let key = log.key.as_str();
             let time = parse_log_key(key).map(|n| n.time);
-            for listing in listings.iter().filter(|l| l.selected) {
-                let scope = listing.scope;
+            for listing in &log.listings {
+                let scope = &listing.scope;
                 let finding = |kind, message: String| {
                     Finding::new(
                         kind,
@@ -1057,7 +1129,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                         Some(key),
                         message,
                     )
-                    .digest(listing.digest)
+                    .digest(&listing.digest)
                 };
                 let counts = &mut self.summary(scope).logs;
                 let found = match &outcome {
@@ -1076,7 +1148,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                                         listing.digest
                                     ),
                                 )
-                                .hashes(listing.hash, actual),
+                                .hashes(&listing.hash, actual),
                             )
                         }
                     }
@@ -1087,7 +1159,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                                 Kind::LogCorrupt,
                                 format!("the log is not one intact gzip member: {damage}"),
                             )
-                            .hashes(listing.hash, "(not computable)"),
+                            .hashes(&listing.hash, "(not computable)"),
                         )
                     }
                     Err(HashFailure::Store(StoreError::NotFound { .. })) => {

@@ -105,6 +105,16 @@ impl Gunzip {
     pub fn feed(&mut self, mut input: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), Damage> {
         while !input.is_empty() {
             match self.stage {
+                // The usual case: the first bytes hold the whole header, and need no copy.
+                Stage::Header if self.pending.is_empty() => {
+                    if let Some(len) = header_len(input, false)? {
+                        input = &input[len..];
+                        self.stage = Stage::Body;
+                    } else {
+                        self.pending.extend_from_slice(input);
+                        input = &[];
+                    }
+                }
                 Stage::Header => {
                     self.pending.extend_from_slice(input);
                     input = &[];

@@ -268,7 +268,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
     };
     let at_once = (jobs / JOBS_PER_LOCATION).max(2);
     let outcomes: Vec<Outcome> = if store.as_local().is_some() {
-        verify_locally(&ctx, work, at_once)
+        verify_locally(&ctx, work)
     } else {
         stream::iter(work)
             .map(|w| verify_location(&ctx, w))
@@ -327,46 +327,39 @@ pub async fn execute_as_keys_arrive<S: Store>(
     report
 }
 
-/// Verifies the locations of a local folder, a few at once, each on its own thread.
+/// Verifies the locations of a local folder as jobs of the CPU pool.
 ///
 /// Nothing here waits on a network: each step of a location is ready at once, and its parallel
-/// passes block the thread that runs it. Polled together in one task, locations would take turns
-/// and leave the CPU pool idle while one of them lists or tallies; on their own threads, one
-/// location's serial steps overlap the others' passes.
-fn verify_locally<S: Store>(
-    ctx: &Ctx<'_, S>,
-    work: Vec<LocationWork>,
-    at_once: usize,
-) -> Vec<Outcome> {
-    let threads = at_once
-        .min(rayon::current_num_threads() + 1)
-        .min(work.len());
-    let queue = std::sync::Mutex::new(work.into_iter());
-    let next = || {
-        queue
-            .lock()
-            .expect("no thread panics holding the queue")
-            .next()
-    };
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut outcomes = Vec::new();
-                    while let Some(w) = next() {
-                        outcomes.push(futures::executor::block_on(verify_location(ctx, w)));
-                    }
-                    outcomes
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .flat_map(|run| {
-                run.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+/// passes run nested in the pool. A pool thread that waits for a pass to finish takes other work
+/// meanwhile (another location's step, or a part of any pass), so one location's serial steps
+/// overlap the others' passes and no thread beyond the pool's competes for the cores.
+fn verify_locally<S: Store>(ctx: &Ctx<'_, S>, work: Vec<LocationWork>) -> Vec<Outcome> {
+    use rayon::prelude::*;
+    work.into_par_iter()
+        .with_max_len(1)
+        .map(|w| run_here(verify_location(ctx, w)))
+        .collect()
+}
+
+/// Runs `f` to its end on this thread, parking the thread whenever `f` waits. Unlike
+/// `futures::executor::block_on` it may be entered again on the same thread, as happens when a
+/// pool thread waiting for a pass takes up another location.
+fn run_here<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }
 
 /// Lists folders down to each location's date folders.

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufRead};
+use std::sync::Mutex;
 
 use flate2::{Decompress, FlushDecompress, Status};
 use sha2::{Digest, Sha256};
@@ -54,6 +55,13 @@ pub struct Inflated {
 
 const BUF: usize = 64 * 1024;
 
+/// Inflaters of finished objects, reset for the next: each holds a few tens of KB of state and
+/// window that a new one would allocate and clear again.
+static SPARE_INFLATERS: Mutex<Vec<Decompress>> = Mutex::new(Vec::new());
+
+/// Enough spares for every object in flight at once in a run.
+const MAX_SPARE_INFLATERS: usize = 64;
+
 thread_local! {
     /// Inflated bytes pass through this buffer on their way to the checksums and the sink. It
     /// holds nothing between calls, so one per thread serves every object: no allocation, and no
@@ -76,7 +84,8 @@ pub struct Gunzip {
     stage: Stage,
     /// Header bytes until the header is complete, then the trailer's bytes.
     pending: Vec<u8>,
-    inflater: Decompress,
+    /// Always present; taken only when the Gunzip is dropped, to be kept as a spare.
+    inflater: Option<Decompress>,
     crc: crc32fast::Hasher,
     sha: Sha256,
     limit: u64,
@@ -92,13 +101,19 @@ impl Gunzip {
         Gunzip {
             stage: Stage::Header,
             pending: Vec::new(),
-            inflater: Decompress::new(false),
+            inflater: Some(spare_inflater().unwrap_or_else(|| Decompress::new(false))),
             crc: crc32fast::Hasher::new(),
             sha: Sha256::new(),
             limit,
             extra: 0,
             extra_head: Vec::new(),
         }
+    }
+
+    fn inflater(&mut self) -> &mut Decompress {
+        self.inflater
+            .as_mut()
+            .expect("the inflater is taken only on drop")
     }
 
     /// Takes the next bytes of the object, passing inflated content to `sink`.
@@ -167,20 +182,21 @@ impl Gunzip {
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<(), Damage> {
         loop {
-            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
-            let status = self
-                .inflater
+            let inflater = self.inflater();
+            let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
+            let status = inflater
                 .decompress(input, out, FlushDecompress::None)
                 .map_err(|e| Damage::BadDeflate(e.to_string()))?;
-            let consumed = (self.inflater.total_in() - in_before) as usize;
-            let produced = (self.inflater.total_out() - out_before) as usize;
+            let (total_in, total_out) = (inflater.total_in(), inflater.total_out());
+            let consumed = (total_in - in_before) as usize;
+            let produced = (total_out - out_before) as usize;
             *input = &input[consumed..];
             if produced > 0 {
                 let piece = &out[..produced];
                 self.crc.update(piece);
                 self.sha.update(piece);
                 sink(piece);
-                if self.inflater.total_out() > self.limit {
+                if total_out > self.limit {
                     return Err(Damage::TooLarge(self.limit));
                 }
             }
@@ -214,8 +230,8 @@ impl Gunzip {
         }
         let stated_crc = u32::from_le_bytes(self.pending[..4].try_into().expect("4 bytes"));
         let stated_len = u32::from_le_bytes(self.pending[4..8].try_into().expect("4 bytes"));
-        let size = self.inflater.total_out();
-        let actual_crc = self.crc.finalize();
+        let size = self.inflater().total_out();
+        let actual_crc = std::mem::take(&mut self.crc).finalize();
         if stated_crc != actual_crc {
             return Err(Damage::Crc {
                 stated: stated_crc,
@@ -237,10 +253,30 @@ impl Gunzip {
             });
         }
         Ok(Inflated {
-            sha256: self.sha.finalize().into(),
+            sha256: std::mem::take(&mut self.sha).finalize().into(),
             size,
         })
     }
+}
+
+impl Drop for Gunzip {
+    fn drop(&mut self) {
+        let Some(mut inflater) = self.inflater.take() else {
+            return;
+        };
+        inflater.reset(false);
+        let mut spares = SPARE_INFLATERS.lock().unwrap_or_else(|e| e.into_inner());
+        if spares.len() < MAX_SPARE_INFLATERS {
+            spares.push(inflater);
+        }
+    }
+}
+
+fn spare_inflater() -> Option<Decompress> {
+    SPARE_INFLATERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
 }
 
 /// The length of the gzip header at the start of `buf`, `None` while more bytes are needed.

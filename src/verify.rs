@@ -382,11 +382,13 @@ impl<S: Store> Discovery<'_, S> {
     async fn discover(&mut self) -> Result<Vec<Location>, VerifyError> {
         let store = self.store;
         let jobs = self.opts.jobs;
-        // Most buckets keep their trails under `AWSLogs/` at the root: list it along with the
-        // root rather than a round trip after it (the listing is used only if the root has it).
-        let guess = store.root().is_empty().then_some(LOG_ROOT);
-        let (root, guessed) = futures::join!(store.list(""), async {
-            match guess {
+        // Most sources keep their trails in `AWSLogs/` right below: list it along with the
+        // source's root rather than a round trip after it (the listing is used only if the
+        // root has it).
+        let guess = (last_segment(store.root()) != "AWSLogs")
+            .then(|| format!("{}{LOG_ROOT}", store.root()));
+        let (root, guessed) = futures::join!(store.list(store.root()), async {
+            match &guess {
                 Some(folder) => Some(store.list(folder).await),
                 None => None,
             }
@@ -395,7 +397,7 @@ impl<S: Store> Discovery<'_, S> {
             source_name: store.source(),
             cause: e.cause(),
         })?;
-        let mut guessed = guessed.map(|listed| (LOG_ROOT.to_string(), listed));
+        let mut guessed = guess.zip(guessed);
         let mut log_roots = Vec::new();
         let mut level = vec![(store.root().to_string(), root)];
         if last_segment(store.root()) == "AWSLogs" {

@@ -13,6 +13,7 @@ use common::s3::{Faults, S3Server, ACCESS_KEY, CALLER_ARN, SECRET_KEY, SESSION_T
 use common::*;
 use trailproof::aws::{AwsOptions, Session};
 use trailproof::finding::Kind;
+use trailproof::hash::gzip;
 use trailproof::keys::KeyRing;
 use trailproof::report::{exit, Report};
 use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec, Tamper};
@@ -43,9 +44,19 @@ fn serve(dir: &Path, buckets: &[&Bucket]) -> S3Server {
 
 /// Verifies `s3://bucket` in-process, fetching keys from the server's ListPublicKeys.
 fn verify_s3(server: &S3Server, bucket: &str, end: chrono::DateTime<chrono::Utc>) -> Report {
+    verify_s3_at(server, bucket, "", end)
+}
+
+/// Verifies `s3://bucket/prefix` in-process, likewise.
+fn verify_s3_at(
+    server: &S3Server,
+    bucket: &str,
+    prefix: &str,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Report {
     runtime().block_on(async {
         let session = Session::connect(&aws_options(server)).await;
-        let store = session.s3_store(bucket, "").await.unwrap();
+        let store = session.s3_store(bucket, prefix).await.unwrap();
         let opts = Options {
             start: None,
             end,
@@ -161,6 +172,60 @@ fn every_scenario_gives_the_same_findings_from_s3_as_from_a_folder() {
             start <= 1_704_067_200.0 && end >= 1_704_088_800.0 + 7200.0,
             "{start} {end}"
         );
+    }
+}
+
+#[test]
+fn a_prefix_source_verifies_the_trails_below_it_and_lists_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bucket = simulate(
+        &Spec {
+            bucket: "shared-bucket".into(),
+            accounts: vec![
+                "111111111111".parse().unwrap(),
+                "org-logs/222222222222".parse().unwrap(),
+            ],
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    // Damage outside the prefix: a run of the whole bucket sees it, a run of the prefix must not
+    // look there at all.
+    let outside = bucket
+        .objects
+        .keys()
+        .find(|k| k.starts_with("AWSLogs/111111111111/CloudTrail/"))
+        .unwrap()
+        .clone();
+    bucket.objects.get_mut(&outside).unwrap().bytes = gzip(b"{\"Records\":[]}");
+    let server = serve(dir.path(), &[&bucket]);
+    let whole = verify_s3(&server, "shared-bucket", bucket.as_of);
+    assert_eq!(pairs(&whole), set([pair(Kind::LogModified, &outside)]));
+
+    server.state.clear();
+    let below = verify_s3_at(&server, "shared-bucket", "org-logs", bucket.as_of);
+    assert_eq!(below.exit_code, exit::VERIFIED, "{:?}", below.findings);
+    assert!(below.findings.is_empty() && below.unverified.is_empty());
+    let scopes: Vec<(&str, &str)> = below
+        .scopes
+        .iter()
+        .map(|s| (s.prefix.as_str(), s.account.as_str()))
+        .collect();
+    assert_eq!(scopes, vec![("org-logs", "222222222222")]);
+    assert!(below.scopes[0].logs.valid > 0);
+    for r in server.state.requests() {
+        if r.query.contains("list-type=2") {
+            assert!(
+                r.query.contains("prefix=org-logs%2F"),
+                "listed outside: {r:?}"
+            );
+        } else if r.method == "GET" {
+            assert!(
+                r.path.starts_with("/shared-bucket/org-logs/"),
+                "read outside: {r:?}"
+            );
+        }
     }
 }
 

@@ -152,39 +152,31 @@ impl Session {
     }
 
     /// A store for `s3://bucket/prefix`, with a client in the bucket's own region.
+    ///
+    /// The bucket's region is asked (HeadBucket) while discovery's first folders are listed with
+    /// the session's region: when the bucket is there (or the answer names no region, as with
+    /// an S3-compatible endpoint), those listings are kept and the run starts one round trip
+    /// sooner; otherwise they are dropped and made again in the bucket's region.
     pub async fn s3_store(&self, bucket: &str, prefix: &str) -> Result<S3Store, AwsError> {
-        let probe = self.s3_client(None);
-        let region = match probe.head_bucket().bucket(bucket).send().await {
-            Ok(out) => out.bucket_region().map(str::to_string),
-            Err(err) => {
-                let header = err
-                    .raw_response()
-                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    .map(str::to_string);
-                let status = err.raw_response().map(|r| r.status().as_u16());
-                match (header, status) {
-                    (Some(region), _) => Some(region),
-                    (None, Some(404)) => {
-                        return Err(AwsError::Bucket {
-                            bucket: bucket.to_string(),
-                            cause: "no such bucket (404)".into(),
-                        })
-                    }
-                    (None, Some(403)) => None,
-                    (None, _) => {
-                        return Err(AwsError::Bucket {
-                            bucket: bucket.to_string(),
-                            cause: cause(&err),
-                        })
-                    }
-                }
+        let client = self.s3_client(None);
+        let probe = S3Store::new(client.clone(), bucket, prefix);
+        let first = crate::verify::first_folders(crate::store::Store::root(&probe));
+        let (region, listed) = futures::join!(
+            bucket_region(&client, bucket),
+            futures::future::join_all(first.iter().map(|f| crate::store::Store::list(&probe, f)))
+        );
+        match region? {
+            Some(region) if region != self.region() => {
+                Ok(S3Store::new(self.s3_client(Some(&region)), bucket, prefix))
             }
-        };
-        Ok(S3Store::new(
-            self.s3_client(region.as_deref()),
-            bucket,
-            prefix,
-        ))
+            _ => Ok(probe.primed(
+                first
+                    .into_iter()
+                    .zip(listed)
+                    .filter_map(|(folder, listed)| Some((folder, listed.ok()?)))
+                    .collect(),
+            )),
+        }
     }
 
     /// CloudTrail's public keys for `region`, valid at some time in `[start, end]`.
@@ -304,5 +296,34 @@ impl Session {
             .await
             .map_err(|e| AwsError::Identity(cause(&e)))?;
         Ok(out.arn().unwrap_or("(unknown)").to_string())
+    }
+}
+
+/// The bucket's region as S3 tells it (HeadBucket), `None` when it does not say.
+async fn bucket_region(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<String>, AwsError> {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(out) => Ok(out.bucket_region().map(str::to_string)),
+        Err(err) => {
+            let header = err
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string);
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            match (header, status) {
+                (Some(region), _) => Ok(Some(region)),
+                (None, Some(404)) => Err(AwsError::Bucket {
+                    bucket: bucket.to_string(),
+                    cause: "no such bucket (404)".into(),
+                }),
+                (None, Some(403)) => Ok(None),
+                (None, _) => Err(AwsError::Bucket {
+                    bucket: bucket.to_string(),
+                    cause: cause(&err),
+                }),
+            }
+        }
     }
 }

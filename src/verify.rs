@@ -362,6 +362,18 @@ fn run_here<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// The folders discovery lists first, at once, below `root` (a source's root): the root, and
+/// `AWSLogs/` below it unless the root is that folder. Most sources keep their trails right
+/// there, so it is listed along with the root rather than a round trip after it (and its
+/// listing is used only if the root has it).
+pub fn first_folders(root: &str) -> Vec<String> {
+    let mut folders = vec![root.to_string()];
+    if last_segment(root) != "AWSLogs" {
+        folders.push(format!("{root}{LOG_ROOT}"));
+    }
+    folders
+}
+
 /// Lists folders down to each location's date folders.
 struct Discovery<'s, S> {
     store: &'s S,
@@ -382,11 +394,7 @@ impl<S: Store> Discovery<'_, S> {
     async fn discover(&mut self) -> Result<Vec<Location>, VerifyError> {
         let store = self.store;
         let jobs = self.opts.jobs;
-        // Most sources keep their trails in `AWSLogs/` right below: list it along with the
-        // source's root rather than a round trip after it (the listing is used only if the
-        // root has it).
-        let guess = (last_segment(store.root()) != "AWSLogs")
-            .then(|| format!("{}{LOG_ROOT}", store.root()));
+        let guess = first_folders(store.root()).into_iter().nth(1);
         let (root, guessed) = futures::join!(store.list(store.root()), async {
             match &guess {
                 Some(folder) => Some(store.list(folder).await),

@@ -230,6 +230,45 @@ fn a_prefix_source_verifies_the_trails_below_it_and_lists_nothing_else() {
 }
 
 #[test]
+fn a_bucket_in_another_region_is_read_there_after_one_redirected_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("far-bucket", &[Tamper::LogModified]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    server.state.set_faults(Faults {
+        bucket_region: Some("eu-west-1".into()),
+        ..Faults::default()
+    });
+    let report = verify_s3(&server, "far-bucket", s.bucket.as_of);
+    let offline = verify_dir(&s.root, test_keys(), |_| {});
+    assert_eq!(pairs(&report), pairs(&offline));
+    assert_eq!(
+        report.findings.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        vec![Kind::LogModified]
+    );
+    assert!(report.unverified.is_empty(), "{:?}", report.unverified);
+    // The session's region (us-east-1) served only the first listings, made while the
+    // bucket's region was asked; everything else went to eu-west-1.
+    let requests = server.state.requests();
+    let s3 = |r: &&common::s3::Recorded| r.action.is_none();
+    let misdirected: Vec<_> = requests
+        .iter()
+        .filter(s3)
+        .filter(|r| r.region.as_deref() != Some("eu-west-1"))
+        .collect();
+    assert!(
+        misdirected.len() <= 3
+            && misdirected
+                .iter()
+                .all(|r| r.method == "HEAD" || r.query.contains("list-type=2")),
+        "{misdirected:?}"
+    );
+    assert!(requests
+        .iter()
+        .filter(s3)
+        .any(|r| r.region.as_deref() == Some("eu-west-1") && r.path.contains("/CloudTrail/")));
+}
+
+#[test]
 fn denied_objects_are_unverified_never_missing() {
     let dir = tempfile::tempdir().unwrap();
     let s = make(spec_for("denied-bucket", &[]));

@@ -7,7 +7,8 @@
 //! and becomes *unverified*. A 403 is never "missing": without `s3:ListBucket`, S3 answers 403 for
 //! keys that do not exist, and the cause says so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -37,6 +38,8 @@ pub struct S3Store {
     bucket: String,
     /// Where discovery starts: empty, or a key prefix ending in `/`.
     root: String,
+    /// Listings already made, each to answer the first `list` of its folder.
+    primed: Arc<Mutex<HashMap<String, Listing>>>,
 }
 
 impl S3Store {
@@ -49,7 +52,18 @@ impl S3Store {
             client,
             bucket: bucket.to_string(),
             root,
+            primed: Arc::default(),
         }
+    }
+
+    /// Keeps `listings` (folder, listing) to answer the first `list` of each folder: listings
+    /// made while the bucket's region was being asked, once the answer showed them good.
+    pub fn primed(self, listings: Vec<(String, Listing)>) -> S3Store {
+        self.primed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(listings);
+        self
     }
 
     /// One GetObject; a retry of a body that broke off waits a little longer each time.
@@ -267,6 +281,14 @@ impl Store for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let primed = self
+            .primed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(prefix);
+        if let Some(listing) = primed {
+            return Ok(listing);
+        }
         let mut listing = Listing::default();
         let mut token = None;
         loop {

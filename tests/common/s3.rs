@@ -50,6 +50,10 @@ pub struct Faults {
     pub delay: Duration,
     /// ListPublicKeys answers 400 AccessDeniedException.
     pub deny_keys: bool,
+    /// The buckets live in this region, as S3 tells: HeadBucket names it in
+    /// `x-amz-bucket-region`, and an S3 request signed for another region answers 301
+    /// PermanentRedirect, naming it likewise.
+    pub bucket_region: Option<String>,
 }
 
 /// One request as the server saw it.
@@ -446,6 +450,7 @@ async fn handle(
             .then(|| form_value(&text, "Action").unwrap_or("").to_string())
     });
     let query = parts.uri.query().unwrap_or("").to_string();
+    let signed_for = region.clone();
     state.requests.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -476,6 +481,27 @@ async fn handle(
     }
     if let Some(action) = action {
         return Ok(sts(&action));
+    }
+    if let Some(home) = &faults.bucket_region {
+        let bucket_only = parts.uri.path().trim_matches('/').split('/').count() == 1;
+        if signed_for.as_deref() != Some(home.as_str()) {
+            let mut reply = s3_error(
+                301,
+                "PermanentRedirect",
+                "The bucket you are attempting to access must be addressed using the specified endpoint.",
+            );
+            reply
+                .headers_mut()
+                .insert("x-amz-bucket-region", home.parse().unwrap());
+            return Ok(reply);
+        }
+        if parts.method == hyper::Method::HEAD && bucket_only {
+            let mut reply = full(200, "application/xml", String::new());
+            reply
+                .headers_mut()
+                .insert("x-amz-bucket-region", home.parse().unwrap());
+            return Ok(reply);
+        }
     }
     if faults.reset_every > 0 && n % faults.reset_every == 0 {
         return Err(std::io::Error::other("injected connection reset"));

@@ -5,11 +5,6 @@
 mod cli;
 mod progress;
 
-/// Every object read allocates request state, buffers and inflater state; mimalloc halves what
-/// glibc's allocator costs there (see README, Benchmarks).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -160,7 +160,7 @@ impl Session {
     pub async fn s3_store(&self, bucket: &str, prefix: &str) -> Result<S3Store, AwsError> {
         let client = self.s3_client(None);
         let probe = S3Store::new(client.clone(), bucket, prefix);
-        let first = crate::verify::first_folders(crate::store::Store::root(&probe));
+        let first = crate::layout::first_folders(crate::store::Store::root(&probe));
         let (region, listed) = futures::join!(
             bucket_region(&client, bucket),
             futures::future::join_all(first.iter().map(|f| crate::store::Store::list(&probe, f)))

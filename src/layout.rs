@@ -114,6 +114,30 @@ pub fn is_region(s: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Where CloudTrail writes, below any custom prefix.
+pub const LOG_ROOT: &str = "AWSLogs/";
+
+/// The folders discovery lists first, at once, below `root` (a source's root): the root, and
+/// `AWSLogs/` below it unless the root is that folder. Most sources keep their trails right
+/// there, so it is listed along with the root rather than a round trip after it (and its
+/// listing is used only if the root has it).
+pub fn first_folders(root: &str) -> Vec<String> {
+    let mut folders = vec![root.to_string()];
+    if last_segment(root) != "AWSLogs" {
+        folders.push(format!("{root}{LOG_ROOT}"));
+    }
+    folders
+}
+
+/// The last segment of a folder (`a/b/` gives `b`).
+pub fn last_segment(folder: &str) -> &str {
+    folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+}
+
 /// True when `key` is a plain relative key of the kind CloudTrail writes: no leading `/`, no
 /// empty, `.` or `..` segment, no backslash or control character. Keys that are not clean are
 /// never opened: in a local mirror they could resolve outside the folder.
@@ -299,6 +323,18 @@ pub fn location_of(key: &str) -> Option<Location> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_starts_at_the_root_and_the_trails_folder_below_it() {
+        assert_eq!(first_folders(""), ["", "AWSLogs/"]);
+        assert_eq!(
+            first_folders("org-logs/"),
+            ["org-logs/", "org-logs/AWSLogs/"]
+        );
+        assert_eq!(first_folders("org-logs/AWSLogs/"), ["org-logs/AWSLogs/"]);
+        assert_eq!(last_segment("a/b/"), "b");
+        assert_eq!(last_segment(""), "");
+    }
 
     #[test]
     fn location_of_reads_prefix_org_account_region() {

@@ -28,8 +28,8 @@ use crate::digest::{verify_digest, DigestCheck, DigestStatus};
 use crate::finding::{Finding, Kind, Unverified, Window};
 use crate::keys::KeyRing;
 use crate::layout::{
-    format_time, is_account, is_org_id, is_region, location_of, parse_digest_key, parse_log_key,
-    DigestName, Location, ScopeId, Timestamp,
+    first_folders, format_time, is_account, is_org_id, is_region, last_segment, location_of,
+    parse_digest_key, parse_log_key, DigestName, Location, ScopeId, Timestamp,
 };
 use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
 use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
@@ -43,9 +43,6 @@ const DELIVERY_DELAY: Duration = Duration::minutes(15);
 
 /// How deep below the source to look for `AWSLogs/` folders (custom key prefixes).
 const MAX_PREFIX_DEPTH: usize = 8;
-
-/// Where CloudTrail writes, below any custom prefix.
-const LOG_ROOT: &str = "AWSLogs/";
 
 /// Ranges up to this many days long list their date folders by name.
 const NAMED_DAYS: i64 = 31;
@@ -360,18 +357,6 @@ fn run_here<F: std::future::Future>(f: F) -> F::Output {
         }
         std::thread::park();
     }
-}
-
-/// The folders discovery lists first, at once, below `root` (a source's root): the root, and
-/// `AWSLogs/` below it unless the root is that folder. Most sources keep their trails right
-/// there, so it is listed along with the root rather than a round trip after it (and its
-/// listing is used only if the root has it).
-pub fn first_folders(root: &str) -> Vec<String> {
-    let mut folders = vec![root.to_string()];
-    if last_segment(root) != "AWSLogs" {
-        folders.push(format!("{root}{LOG_ROOT}"));
-    }
-    folders
 }
 
 /// Lists folders down to each location's date folders.
@@ -1453,14 +1438,6 @@ struct PoolEntry<'c> {
     hash: &'c str,
     /// The digest's scope is one the user selected (its logs are checked and counted).
     selected: bool,
-}
-
-fn last_segment(folder: &str) -> &str {
-    folder
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
 }
 
 /// Each location's date folders from `start` to `end`, by name: a folder that does not exist

@@ -453,6 +453,23 @@ mod tests {
     }
 
     #[test]
+    fn an_inflater_given_up_mid_object_serves_the_next_object_afresh() {
+        let content = b"{\"eventName\":\"ListBuckets\"}".repeat(5000);
+        let gz = gzip(&content);
+        for _ in 0..4 {
+            // Dropped halfway through its body: its inflater goes back to the spares.
+            let mut abandoned = Gunzip::new(u64::MAX);
+            abandoned.feed(&gz[..gz.len() / 2], &mut |_| {}).unwrap();
+            drop(abandoned);
+            let mut g = Gunzip::new(u64::MAX);
+            g.feed(&gz, &mut |_| {}).unwrap();
+            let whole = g.finish(&mut |_| {}).unwrap();
+            assert_eq!(hex::encode(whole.sha256), sha256_hex(&content));
+            assert_eq!(whole.size, content.len() as u64);
+        }
+    }
+
+    #[test]
     fn limit_stops_bombs() {
         let gz = gzip(&vec![0u8; 1 << 20]);
         assert_eq!(

@@ -246,6 +246,7 @@ fn a_bucket_in_another_region_is_read_there_after_one_redirected_listing() {
         vec![Kind::LogModified]
     );
     assert!(report.unverified.is_empty(), "{:?}", report.unverified);
+    assert_eq!(report.exit_code, exit::FINDINGS);
     // The session's region (us-east-1) served only the first listings, made while the
     // bucket's region was asked; everything else went to eu-west-1.
     let requests = server.state.requests();

@@ -5,8 +5,8 @@
 //! For each injected per-request delay (default 0 and 20 ms: loopback, and what real S3 round
 //! trips cost) it prints the server's ceiling for plain concurrent GETs of the same objects and
 //! trailproof's wall time and objects per second (each the best of 3 runs), the AWS CLI's (one
-//! run per account and region, as it requires), and the ratios. Then peak RSS of `verify` at 1×
-//! and 10× the objects.
+//! run per account and region, as it requires), and the ratios; then the CPU time each side and
+//! the server used in those runs. Then peak RSS of `verify` at 1× and 10× the objects.
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
 //! TRAILPROOF_BENCH_DELAYS_MS ("0,20"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
@@ -53,7 +53,7 @@ fn spec(days: u32, logs: u32) -> Spec {
         regions: REGIONS.iter().map(|r| r.to_string()).collect(),
         hours: days * 24,
         logs_per_hour: logs,
-        // Log-uniform 16 KB .. 2 MB inflated: mostly a few KB compressed, some ~100 KB.
+        // Log-uniform 16 KB .. 2 MB inflated: mostly a few KB stored, some over 100 KB.
         log_bytes: 16_000,
         log_bytes_max: Some(2_000_000),
         ..Spec::default()
@@ -69,13 +69,24 @@ fn with_env(cmd: &mut Command, endpoint: &str) {
         .env("AWS_ENDPOINT_URL_S3", endpoint);
 }
 
-/// Runs `cmd` and returns its wall time, exit code, output and peak RSS (KiB), measured by a
-/// Python wrapper around its child alone (the wrapper's own start-up is not counted).
-fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
+/// One run of a command, measured around its process alone.
+struct Run {
+    wall: Duration,
+    code: i32,
+    out: String,
+    /// Peak RSS, KiB.
+    rss: u64,
+    /// User and system CPU time.
+    cpu: Duration,
+}
+
+/// Runs `cmd`, measured by a Python wrapper around its child alone (the wrapper's own start-up is
+/// not counted).
+fn measure(cmd: &Command) -> Run {
     let mut wrapped = Command::new("python3");
     wrapped.args([
         "-c",
-        "import os, resource, subprocess, sys, time\ncpu = os.environ.pop('TRAILPROOF_BENCH_CLIENT_CPU', None)\nif cpu: os.sched_setaffinity(0, {int(cpu)})\nt = time.perf_counter()\nr = subprocess.run(sys.argv[1:], capture_output=True)\nt = time.perf_counter() - t\nsys.stdout.buffer.write(r.stdout + r.stderr)\nsys.stderr.write('%d %d %.6f' % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, t))",
+        "import os, resource, subprocess, sys, time\ncpu = os.environ.pop('TRAILPROOF_BENCH_CLIENT_CPU', None)\nif cpu: os.sched_setaffinity(0, {int(cpu)})\nt = time.perf_counter()\nr = subprocess.run(sys.argv[1:], capture_output=True)\nt = time.perf_counter() - t\nsys.stdout.buffer.write(r.stdout + r.stderr)\nu = resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stderr.write('%d %d %.6f %.6f' % (r.returncode, u.ru_maxrss, t, u.ru_utime + u.ru_stime))",
     ]);
     wrapped.arg(cmd.get_program());
     wrapped.args(cmd.get_args());
@@ -90,18 +101,30 @@ fn measure(cmd: &Command) -> (Duration, i32, String, u64) {
     let out = wrapped.output().expect("python3 runs");
     let tail = String::from_utf8_lossy(&out.stderr);
     let mut parts = tail.split_whitespace();
-    let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
-    let rss = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let wall = parts
-        .next()
-        .and_then(|c| c.parse().ok())
-        .map_or(Duration::ZERO, Duration::from_secs_f64);
-    (
+    let mut next = || parts.next().and_then(|c| c.parse::<f64>().ok());
+    let code = next().map_or(-1, |c| c as i32);
+    let rss = next().unwrap_or(0.0) as u64;
+    let wall = Duration::from_secs_f64(next().unwrap_or(0.0));
+    let cpu = Duration::from_secs_f64(next().unwrap_or(0.0));
+    Run {
         wall,
         code,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
         rss,
-    )
+        cpu,
+    }
+}
+
+/// CPU time used so far by this process: the server's threads, and the ceiling's client.
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage only writes the zeroed struct it is given, which lives on this frame.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 const SERVER_CPU: usize = 0;
@@ -132,8 +155,9 @@ fn pin(cpu: usize) {
 }
 
 /// The server's ceiling: plain GETs of every object, `jobs` in flight, through the SDK (on the
-/// clients' CPU when pinned).
-fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
+/// clients' CPU when pinned). Returns the wall time, and the CPU time this process (server and
+/// client) used meanwhile.
+fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> (Duration, Duration) {
     if pinned() {
         return std::thread::scope(|s| {
             s.spawn(|| {
@@ -147,13 +171,13 @@ fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
     get_all(server, keys, jobs)
 }
 
-fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
+fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> (Duration, Duration) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let session = Session::connect(&server.aws_options()).await;
         let store = session.s3_store("bench-bucket", "").await.unwrap();
         let store = &store;
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), own_cpu());
         let results = trailproof::verify::bounded(jobs, keys, |k| async move {
             trailproof::store::Store::get(store, k)
                 .await
@@ -161,7 +185,7 @@ fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> Duration {
         })
         .await;
         assert!(results.iter().all(Result::is_ok));
-        t.elapsed()
+        (t.elapsed(), own_cpu() - cpu)
     })
 }
 
@@ -182,18 +206,28 @@ fn main() {
 
     let t = Instant::now();
     let bucket: Bucket = simulate(&spec(days, logs), &signer).unwrap();
+    let made = t.elapsed();
     let bytes: usize = bucket.objects.values().map(|o| o.bytes.len()).sum();
+    // The work no verifier can skip: inflating and hashing every object, timed on one core.
+    let t = Instant::now();
+    let inflated: u64 = bucket
+        .objects
+        .values()
+        .map(|o| trailproof::hash::hash_gzip(&o.bytes[..]).unwrap().size)
+        .sum();
+    let hash_cpu = t.elapsed();
     let keys: Vec<String> = bucket.objects.keys().cloned().collect();
     let end = trailproof::layout::format_time(bucket.as_of);
     println!(
-        "bucket: {} accounts x {} regions x {} h x {} logs/h: {} objects, {:.1} MB stored (made in {:.1?})",
+        "bucket: {} accounts x {} regions x {} h x {} logs/h: {} objects, {:.1} MB stored, {:.0} MB inflated ({:.1}x; made in {made:.1?})",
         ACCOUNTS.len(),
         REGIONS.len(),
         days * 24,
         logs,
         keys.len(),
         bytes as f64 / 1e6,
-        t.elapsed()
+        inflated as f64 / 1e6,
+        inflated as f64 / bytes as f64,
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -237,6 +271,8 @@ fn main() {
         }
     }
 
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cpu_rows = Vec::new();
     println!();
     println!("| delay | GET ceiling (obj/s) | trailproof | obj/s | % of ceiling | requests/s | AWS CLI | obj/s | requests/s | CLI ÷ trailproof |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -245,7 +281,7 @@ fn main() {
             delay: Duration::from_millis(delay),
             ..server::Faults::default()
         });
-        let ceiling_time = (0..ROUNDS)
+        let (ceiling_time, ceiling_cpu) = (0..ROUNDS)
             .map(|_| ceiling(&server, &keys, jobs))
             .min()
             .unwrap();
@@ -268,15 +304,36 @@ fn main() {
             "-q",
         ]);
         with_env(&mut cmd, &server.endpoint);
-        let mut tp_wall = Duration::MAX;
+        let (mut tp_wall, mut tp_cpu, mut tp_server_cpu) = (Duration::MAX, None, None);
         let mut tp_requests = 0;
         for _ in 0..ROUNDS {
             server.state.clear();
-            let (wall, code, out, _) = measure(&cmd);
-            assert_eq!(code, 0, "trailproof: {}", &out[..out.len().min(2000)]);
-            tp_wall = tp_wall.min(wall);
+            let server_cpu = own_cpu();
+            let run = measure(&cmd);
+            let server_cpu = own_cpu() - server_cpu;
+            assert_eq!(
+                run.code,
+                0,
+                "trailproof: {}",
+                &run.out[..run.out.len().min(2000)]
+            );
+            if run.wall < tp_wall {
+                (tp_wall, tp_cpu, tp_server_cpu) = (run.wall, Some(run.cpu), Some(server_cpu));
+            }
             tp_requests = server.state.requests().len();
         }
+        let (tp_cpu, tp_server_cpu) = (tp_cpu.unwrap(), tp_server_cpu.unwrap());
+        cpu_rows.push(format!(
+            "| {delay} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+            ceiling_time.as_secs_f64(),
+            ceiling_cpu.as_secs_f64(),
+            (ceiling_cpu + hash_cpu).as_secs_f64() / cores as f64,
+            ceiling_time.as_secs_f64() / 0.7,
+            tp_wall.as_secs_f64(),
+            tp_cpu.as_secs_f64(),
+            tp_server_cpu.as_secs_f64(),
+            (tp_cpu + tp_server_cpu).as_secs_f64() / cores as f64,
+        ));
         let tp_rate = keys.len() as f64 / tp_wall.as_secs_f64();
 
         let (mut cli_wall, mut cli_requests) = (Duration::ZERO, 0);
@@ -302,12 +359,15 @@ fn main() {
                         "bench-bucket",
                     ]);
                     with_env(&mut cmd, &server.endpoint);
-                    let (wall, code, out, _) = measure(&cmd);
+                    let run = measure(&cmd);
                     assert!(
-                        code == 0 && out.contains("digest files valid") && !out.contains("INVALID"),
-                        "AWS CLI, {account} {region}: {out}"
+                        run.code == 0
+                            && run.out.contains("digest files valid")
+                            && !run.out.contains("INVALID"),
+                        "AWS CLI, {account} {region}: {}",
+                        run.out
                     );
-                    cli_wall += wall;
+                    cli_wall += run.wall;
                     cli_requests += server.state.requests().len();
                 }
             }
@@ -323,6 +383,20 @@ fn main() {
             if have_cli { format!("{:.0}", cli_requests as f64 / cli_wall.as_secs_f64()) } else { "-".into() },
             if have_cli { format!("{:.1}x", cli_wall.as_secs_f64() / tp_wall.as_secs_f64()) } else { "-".into() },
         );
+    }
+
+    // Where the CPU went in the runs above. The floor is the wall time of a verifier that made the
+    // ceiling's GETs and only added inflating and hashing, with every core busy throughout: no
+    // scheduling of the same work can finish sooner.
+    println!();
+    println!(
+        "CPU time of the runs above, {cores} cores shared by server and client; inflate + SHA-256 of every object on one core: {:.2} s",
+        hash_cpu.as_secs_f64()
+    );
+    println!("| delay | ceiling wall | ceiling CPU (server + client) | floor: (ceiling CPU + inflate & SHA-256) ÷ cores | wall at 70% of ceiling | trailproof wall | trailproof CPU | server CPU meanwhile | (trailproof + server CPU) ÷ cores |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in cpu_rows {
+        println!("{row}");
     }
 
     // Memory: the same shape at 10x the objects (ten times the days), verified offline.
@@ -351,9 +425,9 @@ fn main() {
             "--format",
             "json",
         ]);
-        let (_, code, _, rss) = measure(&cmd);
-        assert_eq!(code, 0);
-        (b.objects.len(), rss)
+        let run = measure(&cmd);
+        assert_eq!(run.code, 0);
+        (b.objects.len(), run.rss)
     };
     let (n1, r1) = rss(1);
     let (n10, r10) = rss(10);

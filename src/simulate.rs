@@ -1072,7 +1072,10 @@ mod tests {
                 names.insert(record["eventName"].as_str().unwrap().to_string());
             }
             let ratio = content.len() as f64 / gzip(&content).len() as f64;
-            assert!((10.0..=20.0).contains(&ratio), "{size} bytes compress {ratio:.1}x");
+            assert!(
+                (10.0..=20.0).contains(&ratio),
+                "{size} bytes compress {ratio:.1}x"
+            );
         }
         assert_eq!(names.len(), EVENTS.len(), "{names:?}");
     }

@@ -489,6 +489,26 @@ fn cli(server: &S3Server, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Fails with what the run wrote if it did not exit with `code`.
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr: {}\nstdout: {}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `trailproof acquire s3://BUCKET COPY --end END` against the test server.
+fn acquire(server: &S3Server, bucket: &str, copy: &Path, end: &str) -> std::process::Output {
+    let source = format!("s3://{bucket}");
+    cli(
+        server,
+        &["acquire", &source, copy.to_str().unwrap(), "--end", end],
+    )
+}
+
 #[test]
 fn the_auditor_role_is_assumed_with_its_external_id_and_used_for_every_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -511,12 +531,7 @@ fn the_auditor_role_is_assumed_with_its_external_id_and_used_for_every_read() {
             "2024-01-01T07:00:00Z",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["findings"]
         .as_array()
@@ -609,12 +624,7 @@ fn keys_fetch_saves_keys_that_verify_reads_back() {
             "2024-01-01",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = saved["PublicKeyList"].as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -633,12 +643,7 @@ fn keys_fetch_saves_keys_that_verify_reads_back() {
             "2024-01-01T07:00:00Z",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 0);
     // Keys given: no ListPublicKeys call was made by verify.
     let calls = server
         .state
@@ -668,12 +673,7 @@ fn simulate_uploads_a_bucket_that_verify_reads_with_the_same_verdict() {
             keys_out.to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let out = cli(
         &server,
         &[
@@ -687,12 +687,7 @@ fn simulate_uploads_a_bucket_that_verify_reads_with_the_same_verdict() {
             "json",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let kinds: Vec<&str> = report["findings"]
         .as_array()
@@ -736,16 +731,7 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
         ],
     );
     let copy = dir.path().join("evidence");
-    let out = cli(
-        &server,
-        &[
-            "acquire",
-            "s3://evidence-bucket",
-            copy.to_str().unwrap(),
-            "--end",
-            end,
-        ],
-    );
+    let out = acquire(&server, "evidence-bucket", &copy, end);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -832,22 +818,8 @@ fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
     let server = serve(dir.path(), &[&s.bucket]);
     let copy = dir.path().join("evidence");
     let end = "2024-01-01T07:00:00Z";
-    let out = cli(
-        &server,
-        &[
-            "acquire",
-            "s3://resume-bucket",
-            copy.to_str().unwrap(),
-            "--end",
-            end,
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = acquire(&server, "resume-bucket", &copy, end);
+    assert_exit(&out, 0);
     // Make it look interrupted: the journal holds what was done, the manifest is not written
     // yet, and two objects never arrived.
     let manifest: serde_json::Value =
@@ -866,22 +838,8 @@ fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
         std::fs::remove_file(copy.join(key)).unwrap();
     }
     server.state.clear();
-    let out = cli(
-        &server,
-        &[
-            "acquire",
-            "s3://resume-bucket",
-            copy.to_str().unwrap(),
-            "--end",
-            end,
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = acquire(&server, "resume-bucket", &copy, end);
+    assert_exit(&out, 0);
     let fetched: BTreeSet<String> = server
         .state
         .requests()

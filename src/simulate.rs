@@ -853,10 +853,17 @@ const EVENTS: &[(&str, &str, bool)] = &[
     ("ssm.amazonaws.com", "GetParameter", true),
 ];
 
-/// The `requestParameters` and `responseElements` of one event, as JSON values. Names of things
-/// come from small pools; what real calls make fresh (instance IDs, object keys, credentials,
-/// log streams) is random, and is most of what keeps real logs from compressing further.
-fn event_details(rng: &mut Rng, name: &str, location: &Location, role: &str) -> (String, String) {
+/// The `requestParameters` and `responseElements` of one event at `time`, as JSON values. Names
+/// of things come from small pools; what real calls make fresh (session names, access keys,
+/// build artifacts, log streams) is random, and is most of what keeps real logs from compressing
+/// further.
+fn event_details(
+    rng: &mut Rng,
+    name: &str,
+    location: &Location,
+    role: &str,
+    time: Timestamp,
+) -> (String, String) {
     let (a, region) = (&location.account, &location.region);
     let function = rng.below(6);
     match name {
@@ -916,7 +923,8 @@ fn event_details(rng: &mut Rng, name: &str, location: &Location, role: &str) -> 
         ),
         "CreateLogStream" => (
             format!(
-                r#"{{"logGroupName":"/aws/lambda/worker-{function}","logStreamName":"2024/01/01/[$LATEST]{}"}}"#,
+                r#"{{"logGroupName":"/aws/lambda/worker-{function}","logStreamName":"{}/[$LATEST]{}"}}"#,
+                time.format("%Y/%m/%d"),
                 rng.hex(32)
             ),
             "null".into(),
@@ -950,7 +958,7 @@ fn log_content(rng: &mut Rng, location: &Location, time: Timestamp, target: usiz
         let t = time - Duration::seconds(rng.below(300) as i64);
         let ip = format!("10.{}.{}.{}", rng.below(4), rng.below(16), rng.below(250));
         let a = &location.account;
-        let (parameters, response) = event_details(rng, name, location, role);
+        let (parameters, response) = event_details(rng, name, location, role, t);
         out.push_str(&format!(
             concat!(
                 r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"AROA{a}{role}:session-{s}","#,

@@ -104,7 +104,11 @@ impl Copier<'_> {
             .expect("lock")
             .insert(key.to_string(), record.clone());
         *self.resumed.lock().expect("lock") += 1;
-        Some(Object { bytes, metadata })
+        Some(Object {
+            bytes,
+            metadata,
+            metadata_invalid: None,
+        })
     }
 
     async fn fetch(&self, key: &str) -> Result<Object, StoreError> {
@@ -170,7 +174,11 @@ impl Copier<'_> {
             .ok()
             .and_then(|m| serde_json::from_slice(&m).ok())
             .unwrap_or_default();
-        Some(Object { bytes, metadata })
+        Some(Object {
+            bytes,
+            metadata,
+            metadata_invalid: None,
+        })
     }
 }
 

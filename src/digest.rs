@@ -285,16 +285,16 @@ impl DigestCheck {
     }
 }
 
-/// Runs checks 2–6 on a digest that was read: `bytes` as stored, `metadata` its S3 user metadata
+/// Runs checks 2–6 on a digest that was read: `object` as stored, with its S3 user metadata
 /// (lowercase names, without `x-amz-meta-`), `bucket` the bucket it was read from.
 pub fn verify_digest(
     key: &str,
     name: &DigestName,
     bucket: &str,
-    bytes: &[u8],
-    metadata: &BTreeMap<String, String>,
+    object: &crate::store::Object,
     keys: &KeyRing,
 ) -> DigestCheck {
+    let (bytes, metadata) = (&object.bytes[..], &object.metadata);
     let signature = metadata
         .get("signature")
         .map(|s| s.trim().to_ascii_lowercase());
@@ -357,6 +357,8 @@ pub fn verify_digest(
                 crate::layout::format_time(name.end)
             ),
         )
+    } else if let Some(why) = &object.metadata_invalid {
+        fail(Kind::DigestSignatureInvalid, why.clone())
     } else {
         signature_status(
             &body,

@@ -177,12 +177,32 @@ fn load_path(path: &Path) -> Result<Vec<TrustedKey>, KeyError> {
         }
         return Ok(keys);
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // A path the user names may be a pipe (`<(aws cloudtrail list-public-keys …)`): it is read,
+    // but never past the cap.
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_KEY_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(KeyError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "larger than {MAX_KEY_FILE_BYTES} bytes: not a key file (ListPublicKeys output is kilobytes)"
+            ),
+        });
+    }
     parse_key_file(&bytes, &path.display().to_string()).map_err(|reason| KeyError::Invalid {
         path: path.to_path_buf(),
         reason,
     })
 }
+
+/// The most a key file may hold. Saved ListPublicKeys output is a few kilobytes (a key is about
+/// 600 bytes of base64); a PEM or DER key is smaller still.
+pub const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Parses one key file's bytes, recognised by content: JSON, PEM, or DER.
 pub fn parse_key_file(bytes: &[u8], origin: &str) -> Result<Vec<TrustedKey>, String> {

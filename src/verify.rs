@@ -12,8 +12,11 @@
 //! Requests are bounded by one setting (`jobs`): every request holds one of `jobs` permits shared
 //! by the whole run. CPU work (inflate, SHA-256, RSA) is handed to rayon and awaited through a
 //! oneshot channel, so tokio workers never block on it. A local folder, whose reads never wait on
-//! a network, is read and hashed in one parallel rayon pass per day instead, its locations each
-//! on a thread of their own. Nothing here prints.
+//! a network, is read and hashed in one parallel rayon pass per day instead, handed off and
+//! awaited the same way: every location of every source runs as a future on the one runtime, and
+//! no future is ever polled by anything else (tokio's primitives, such as the permits, need a
+//! runtime that gets control back: polled in a loop of its own, a task whose cooperative budget
+//! is spent would never be given a new one). Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -264,15 +267,11 @@ pub async fn execute_as_keys_arrive<S: Store>(
         permits: Semaphore::new(jobs),
     };
     let at_once = (jobs / JOBS_PER_LOCATION).max(2);
-    let outcomes: Vec<Outcome> = if store.as_local().is_some() {
-        verify_locally(&ctx, work)
-    } else {
-        stream::iter(work)
-            .map(|w| verify_location(&ctx, w))
-            .buffer_unordered(at_once)
-            .collect()
-            .await
-    };
+    let outcomes: Vec<Outcome> = stream::iter(work)
+        .map(|w| verify_location(&ctx, w))
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
     let mut summaries = BTreeMap::new();
     for outcome in outcomes {
         findings.extend(outcome.findings);
@@ -322,41 +321,6 @@ pub async fn execute_as_keys_arrive<S: Store>(
         p.finish();
     }
     report
-}
-
-/// Verifies the locations of a local folder as jobs of the CPU pool.
-///
-/// Nothing here waits on a network: each step of a location is ready at once, and its parallel
-/// passes run nested in the pool. A pool thread that waits for a pass to finish takes other work
-/// meanwhile (another location's step, or a part of any pass), so one location's serial steps
-/// overlap the others' passes and no thread beyond the pool's competes for the cores.
-fn verify_locally<S: Store>(ctx: &Ctx<'_, S>, work: Vec<LocationWork>) -> Vec<Outcome> {
-    use rayon::prelude::*;
-    work.into_par_iter()
-        .with_max_len(1)
-        .map(|w| run_here(verify_location(ctx, w)))
-        .collect()
-}
-
-/// Runs `f` to its end on this thread, parking the thread whenever `f` waits. Unlike
-/// `futures::executor::block_on` it may be entered again on the same thread, as happens when a
-/// pool thread waiting for a pass takes up another location.
-fn run_here<F: std::future::Future>(f: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
 }
 
 /// Lists folders down to each location's date folders.
@@ -661,6 +625,12 @@ struct DayListing {
 impl<S: Store> Ctx<'_, S> {
     async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
         let _permit = self.permits.acquire().await;
+        if let Some(local) = self.store.as_local() {
+            // A folder's entries are read from the disk: on the CPU pool, never on a tokio
+            // worker.
+            let (local, folder) = (local.clone(), folder.to_string());
+            return crate::cpu::run(move || local.list_now(&folder)).await;
+        }
         self.store.list(folder).await
     }
 
@@ -701,17 +671,27 @@ impl<S: Store> Ctx<'_, S> {
     /// Reads and checks digests, in parallel.
     async fn read_digests(&self, wanted: Vec<(String, DigestName)>) -> Vec<DigestCheck> {
         if let Some(local) = self.store.as_local() {
-            // A local folder: one parallel pass, as for logs.
+            // A local folder: one parallel pass on the CPU pool, as for logs.
             use rayon::prelude::*;
+            let (local, bucket, progress) = (
+                local.clone(),
+                self.bucket.clone(),
+                self.opts.progress.clone(),
+            );
             let keys = self.keys.clone().await;
-            return wanted
-                .into_par_iter()
-                .map(|(key, name)| {
-                    let read = local.get_now(&key);
-                    self.read(&read);
-                    check_digest(&self.bucket, &keys, key, name, read)
-                })
-                .collect();
+            return crate::cpu::run(move || {
+                wanted
+                    .into_par_iter()
+                    .map(|(key, name)| {
+                        let read = local.get_now(&key);
+                        if let (Some(p), Ok(object)) = (&progress, &read) {
+                            p.advance(1, object.bytes.len() as u64);
+                        }
+                        check_digest(&bucket, &keys, key, name, read)
+                    })
+                    .collect()
+            })
+            .await;
         }
         bounded(self.opts.jobs, wanted, |(key, name)| async move {
             let read = {
@@ -753,8 +733,17 @@ fn check_digest(
     read: Result<crate::store::Object, StoreError>,
 ) -> DigestCheck {
     match read {
-        Ok(object) => verify_digest(&key, &name, bucket, &object.bytes, &object.metadata, keys),
+        Ok(object) => verify_digest(&key, &name, bucket, &object, keys),
         Err(StoreError::NotFound { .. }) => DigestCheck::unread(key, name, DigestStatus::Missing),
+        // CloudTrail writes no digest that large: it is not one of CloudTrail's.
+        Err(e @ StoreError::TooLarge { .. }) => DigestCheck::unread(
+            key,
+            name,
+            DigestStatus::Failed {
+                kind: Kind::DigestMalformed,
+                message: format!("the digest object is {}", e.cause()),
+            },
+        ),
         Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
     }
 }
@@ -871,17 +860,22 @@ async fn hash_logs<S: Store>(
     logs: Vec<LogToHash>,
 ) -> Vec<(LogToHash, Result<crate::hash::Inflated, HashFailure>)> {
     if let Some(local) = ctx.store.as_local() {
-        // A local folder: one parallel pass on the CPU pool, no hand-off per log. Nothing
-        // else this run does waits on a network, so blocking here only waits for the pass.
+        // A local folder: one parallel pass on the CPU pool, one hand-off per day rather than
+        // per log. The pass owns what it reads; the location awaits it like any request.
         use rayon::prelude::*;
-        return logs
-            .into_par_iter()
-            .map(|log| {
-                let outcome = local.hash_gzip_now(&log.key);
-                ctx.advanced(&outcome);
-                (log, outcome)
-            })
-            .collect();
+        let (local, progress) = (local.clone(), ctx.opts.progress.clone());
+        return crate::cpu::run(move || {
+            logs.into_par_iter()
+                .map(|log| {
+                    let outcome = local.hash_gzip_now(&log.key);
+                    if let Some(p) = &progress {
+                        p.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+                    }
+                    (log, outcome)
+                })
+                .collect()
+        })
+        .await;
     }
     stream::iter(logs)
         .map(|log| async move {

@@ -853,3 +853,57 @@ fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
     let report = verify_dir(&copy, test_keys(), |_| {});
     assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.findings);
 }
+
+/// With one permit for the whole run, no location may wait for a permit while it holds one:
+/// a run over several locations and days, over S3 with `--jobs 1`, finishes with the verdict of
+/// a run with many.
+#[test]
+fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = simulate(
+        &Spec {
+            bucket: "one-permit".into(),
+            accounts: vec![
+                "111111111111".parse().unwrap(),
+                "222222222222".parse().unwrap(),
+            ],
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            start: chrono::DateTime::from_timestamp(1_704_146_400, 0).unwrap(),
+            hours: 30,
+            logs_per_hour: 1,
+            log_bytes: 300,
+            ..Spec::default()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = serve(dir.path(), &[&bucket]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let options = aws_options(&server);
+    std::thread::spawn(move || {
+        let report = runtime().block_on(async {
+            let session = Session::connect(&options).await;
+            let store = session.s3_store("one-permit", "").await.unwrap();
+            let opts = Options {
+                start: None,
+                end: chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
+                accounts: vec![],
+                regions: vec![],
+                trails: vec![],
+                jobs: 1,
+                strict: false,
+                progress: None,
+            };
+            verify::verify(&store, Arc::new(test_keys()), opts)
+                .await
+                .unwrap()
+        });
+        let _ = tx.send(report);
+    });
+    let report = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a run with --jobs 1 over S3 hangs");
+    assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.findings);
+    let valid: usize = report.scopes.iter().map(|s| s.digests.valid).sum();
+    assert_eq!(valid, 4 * 30);
+}

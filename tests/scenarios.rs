@@ -454,17 +454,21 @@ fn unreadable_log_is_unverified_never_missing() {
         "{:#?}",
         r.findings
     );
-    assert_unverified(&r, &log, "Is a directory");
+    assert_unverified(&r, &log, "not a regular file (a folder)");
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 
 #[test]
 fn unreadable_metadata_sidecar_is_unverified_not_a_finding() {
+    // A sidecar that cannot be read (here a folder in its place) says nothing either way; one
+    // that reads but is not a JSON object is `digest_signature_invalid` (tests/hostile.rs).
     let s = make(small_spec());
     let d = s.digests()[2].clone();
-    std::fs::write(s.root.join(format!("{d}.metadata.json")), b"{not json").unwrap();
+    let sidecar = s.root.join(format!("{d}.metadata.json"));
+    std::fs::remove_file(&sidecar).unwrap();
+    std::fs::create_dir(&sidecar).unwrap();
     let r = s.verify();
-    assert_unverified(&r, &d, "metadata");
+    assert_unverified(&r, &d, "not a regular file (a folder)");
     assert_eq!(r.exit_code, exit::INCOMPLETE);
 }
 

@@ -9,10 +9,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{hash_body, Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError};
+use super::{
+    hash_body, read_capped, Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError,
+    MAX_METADATA_BYTES, MAX_OBJECT_BYTES,
+};
 use crate::layout::{is_clean_key, Timestamp};
 
 /// The file at a mirror's root that says which bucket it mirrors and as of when.
@@ -86,14 +90,16 @@ pub enum OpenError {
     Manifest { path: PathBuf, reason: String },
 }
 
+/// A mirror, cheap to clone: its reads run as jobs of the CPU pool, which own what they use.
+#[derive(Clone)]
 pub struct LocalStore {
     root: PathBuf,
     bucket: String,
-    manifest: Option<Manifest>,
+    manifest: Option<Arc<Manifest>>,
     /// Keys the manifest says could not be copied, with the cause.
-    unreadable: BTreeMap<String, String>,
+    unreadable: Arc<BTreeMap<String, String>>,
     /// Folders already resolved and found inside the mirror: many objects share a day folder.
-    checked_folders: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    checked_folders: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl LocalStore {
@@ -108,20 +114,18 @@ impl LocalStore {
             return Err(OpenError::NotAFolder { path: root });
         }
         let manifest_path = root.join(MANIFEST);
-        let manifest = match fs::read(&manifest_path) {
-            Ok(bytes) => Some(serde_json::from_slice::<Manifest>(&bytes).map_err(|e| {
-                OpenError::Manifest {
-                    path: manifest_path.clone(),
-                    reason: e.to_string(),
-                }
-            })?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(OpenError::Root {
-                    path: manifest_path,
-                    source,
-                })
-            }
+        let invalid = |reason: String| OpenError::Manifest {
+            path: manifest_path.clone(),
+            reason,
+        };
+        let manifest = match open_regular(&manifest_path, MANIFEST)
+            .and_then(|f| read_capped(MANIFEST, f, MAX_MANIFEST_BYTES))
+        {
+            Ok(bytes) => Some(
+                serde_json::from_slice::<Manifest>(&bytes).map_err(|e| invalid(e.to_string()))?,
+            ),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(invalid(e.cause())),
         };
         let bucket = bucket
             .map(str::to_string)
@@ -136,8 +140,8 @@ impl LocalStore {
         Ok(LocalStore {
             root,
             bucket,
-            manifest,
-            unreadable,
+            manifest: manifest.map(Arc::new),
+            unreadable: Arc::new(unreadable),
             checked_folders: Default::default(),
         })
     }
@@ -161,7 +165,7 @@ impl LocalStore {
     }
 
     pub fn manifest(&self) -> Option<&Manifest> {
-        self.manifest.as_ref()
+        self.manifest.as_deref()
     }
 
     pub fn root(&self) -> &Path {
@@ -210,25 +214,23 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Opens the file of `key` for reading, refusing keys and links that leave the folder. The
-    /// file is opened without following a link: only a link, which that open refuses, costs a
-    /// look at where it leads.
+    /// Opens the file of `key` for reading, refusing keys and links that leave the folder, and
+    /// anything but a regular file. The file is opened without following a link (only a link,
+    /// which that open refuses, costs a look at where it leads) and without blocking: a FIFO
+    /// planted where a file is expected would otherwise wait for a writer forever. Its type is
+    /// checked on the opened file, so it cannot be swapped between the check and the read.
     #[cfg(unix)]
     fn open_file(&self, key: &str) -> Result<fs::File, StoreError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.clean_path(key)?;
-        let file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        let file = match open_regular(&path, key) {
+            Err(StoreError::Unreadable { .. }) if is_link(&path) => {
                 self.inside(key, &path)?;
-                fs::File::open(&path)
+                open_nonblocking(&path, 0)
+                    .map_err(|e| io_error(key, e))
+                    .and_then(|f| regular_file(key, f))
             }
             other => other,
-        }
-        .map_err(|e| io_error(key, e))?;
+        }?;
         self.folder_inside(key, &path)?;
         Ok(file)
     }
@@ -236,7 +238,7 @@ impl LocalStore {
     #[cfg(not(unix))]
     fn open_file(&self, key: &str) -> Result<fs::File, StoreError> {
         let path = self.resolve(key)?;
-        fs::File::open(&path).map_err(|e| io_error(key, e))
+        open_regular(&path, key)
     }
 
     /// Refuses `path` (for `key`) unless it resolves inside the mirror.
@@ -255,45 +257,122 @@ impl LocalStore {
         Ok(())
     }
 
-    fn read_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    /// A digest's metadata from its sidecar: `Ok(Err(why))` when the sidecar exists but is not
+    /// what S3 could have served (not a JSON object of strings, or over S3's size), `Err` only
+    /// when it cannot be read at all.
+    fn read_metadata(
+        &self,
+        key: &str,
+    ) -> Result<Result<BTreeMap<String, String>, String>, StoreError> {
         let sidecar = format!("{key}{METADATA_SUFFIX}");
-        let bytes = match self.open_file(&sidecar).and_then(|f| read_all(&sidecar, f)) {
+        let read = self
+            .open_file(&sidecar)
+            .and_then(|f| read_capped(&sidecar, f, MAX_METADATA_BYTES));
+        let bytes = match read {
             Ok(bytes) => bytes,
             // No sidecar: the object has no user metadata (so no signature).
-            Err(StoreError::NotFound { .. }) => return Ok(BTreeMap::new()),
+            Err(StoreError::NotFound { .. }) => return Ok(Ok(BTreeMap::new())),
+            Err(StoreError::TooLarge { cap, .. }) => {
+                return Ok(Err(format!(
+                    "its signature metadata file {sidecar} is larger than {cap} bytes (S3 allows 2 KB of metadata)"
+                )))
+            }
             Err(e) => return Err(e),
         };
-        let raw: BTreeMap<String, serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::unreadable(
-                    key,
-                    format!("its metadata file {sidecar} is not a JSON object: {e}"),
-                )
-            })?;
-        let mut metadata = BTreeMap::new();
-        for (name, value) in raw {
-            let serde_json::Value::String(value) = value else {
-                return Err(StoreError::unreadable(
-                    key,
-                    format!("its metadata file {sidecar} has a non-string value for {name:?}"),
-                ));
-            };
-            let name = name.to_ascii_lowercase();
-            let name = name
-                .strip_prefix("x-amz-meta-")
-                .unwrap_or(&name)
-                .to_string();
-            metadata.insert(name, value);
-        }
-        Ok(metadata)
+        Ok(parse_metadata(&bytes).map_err(|why| {
+            format!("the signature metadata is not a JSON object of strings ({sidecar}: {why})")
+        }))
     }
 }
 
-/// Reads an opened file whole; `key` names it in an error.
-fn read_all(key: &str, mut file: fs::File) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_error(key, e))?;
-    Ok(bytes)
+/// A sidecar's JSON object of strings, names lowercased and without `x-amz-meta-`.
+pub fn parse_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut metadata = BTreeMap::new();
+    for (name, value) in raw {
+        let serde_json::Value::String(value) = value else {
+            return Err(format!("the value of {name:?} is not a string"));
+        };
+        let name = name.to_ascii_lowercase();
+        let name = name
+            .strip_prefix("x-amz-meta-")
+            .unwrap_or(&name)
+            .to_string();
+        metadata.insert(name, value);
+    }
+    Ok(metadata)
+}
+
+/// The most a mirror's manifest may hold: a line of about 300 bytes per object copied, so a copy
+/// of over a million objects.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Opens `path` (named `key` in errors) without following a link and without blocking, and
+/// refuses it unless it is a regular file.
+pub fn open_regular(path: &Path, key: &str) -> Result<fs::File, StoreError> {
+    #[cfg(unix)]
+    let opened = open_nonblocking(path, libc::O_NOFOLLOW);
+    #[cfg(not(unix))]
+    let opened = fs::File::open(path);
+    match opened {
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(StoreError::unreadable(
+            key,
+            "a link, not a regular file; not followed",
+        )),
+        Err(e) => Err(io_error(key, e)),
+        Ok(file) => regular_file(key, file),
+    }
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path, flags: i32) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn is_link(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Refuses an opened file that is not a regular file: a FIFO, device, socket or folder where an
+/// object is expected is not one of CloudTrail's objects, and reading it could block or never end.
+/// Checked on the opened file, so it cannot be swapped between the check and the read.
+fn regular_file(key: &str, file: fs::File) -> Result<fs::File, StoreError> {
+    let kind = file.metadata().map_err(|e| io_error(key, e))?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(StoreError::unreadable(
+        key,
+        format!("not a regular file (a {}); not read", file_kind(kind)),
+    ))
+}
+
+fn file_kind(kind: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "FIFO";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "device";
+        }
+    }
+    if kind.is_dir() {
+        "folder"
+    } else {
+        "special file"
+    }
 }
 
 fn io_error(key: &str, e: io::Error) -> StoreError {
@@ -315,9 +394,28 @@ impl Store for LocalStore {
         self.root.display().to_string()
     }
 
-    // Local reads are short and served from the page cache; they run inline in the async
-    // functions rather than on a blocking pool. Hashing, the real work, runs on rayon.
+    // The run hands a mirror's reads to the CPU pool itself (see `verify`); these serve
+    // discovery and callers that read one object.
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        self.list_now(prefix)
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.get_now(key)
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        self.open_now(key)
+    }
+
+    fn as_local(&self) -> Option<&LocalStore> {
+        Some(self)
+    }
+}
+
+impl LocalStore {
+    /// [`Store::list`], done right here.
+    pub fn list_now(&self, prefix: &str) -> Result<Listing, StoreError> {
         self.not_acquired(prefix)?;
         let mut listing = self.list_dir(prefix)?;
         // What was listed at the source but not copied is listed here too, so that it reads as
@@ -346,20 +444,6 @@ impl Store for LocalStore {
         Ok(listing)
     }
 
-    async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        self.get_now(key)
-    }
-
-    async fn open(&self, key: &str) -> Result<Body, StoreError> {
-        self.open_now(key)
-    }
-
-    fn as_local(&self) -> Option<&LocalStore> {
-        Some(self)
-    }
-}
-
-impl LocalStore {
     /// [`Store::hash_gzip`], done right here: the file is read and hashed on this thread.
     pub fn hash_gzip_now(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
         self.open_now(key)
@@ -370,9 +454,16 @@ impl LocalStore {
     /// [`Store::get`], done right here.
     pub fn get_now(&self, key: &str) -> Result<Object, StoreError> {
         self.not_acquired(key)?;
-        let bytes = read_all(key, self.open_file(key)?)?;
-        let metadata = self.read_metadata(key)?;
-        Ok(Object { bytes, metadata })
+        let bytes = read_capped(key, self.open_file(key)?, MAX_OBJECT_BYTES)?;
+        let (metadata, metadata_invalid) = match self.read_metadata(key)? {
+            Ok(metadata) => (metadata, None),
+            Err(why) => (BTreeMap::new(), Some(why)),
+        };
+        Ok(Object {
+            bytes,
+            metadata,
+            metadata_invalid,
+        })
     }
 
     fn open_now(&self, key: &str) -> Result<Body, StoreError> {

@@ -43,6 +43,10 @@ pub struct Listing {
 pub struct Object {
     pub bytes: Vec<u8>,
     pub metadata: BTreeMap<String, String>,
+    /// Why the object's metadata, though present, is not metadata S3 could have served (a
+    /// mirror's sidecar that is not a JSON object of strings, or larger than S3 allows): a
+    /// digest with it is as unsigned as one without.
+    pub metadata_invalid: Option<String>,
 }
 
 /// An object opened for streaming.
@@ -57,6 +61,10 @@ pub enum StoreError {
     /// Anything else: denied, refused, unreadable. `cause` is what a reader is told.
     #[error("{key}: {cause}")]
     Unreadable { key: String, cause: String },
+    /// An object read whole that holds more than any object of its kind CloudTrail writes: it
+    /// was read no further. Evidence of what it is, not a failure to read it.
+    #[error("{key}: larger than {cap} bytes")]
+    TooLarge { key: String, cap: u64 },
 }
 
 impl StoreError {
@@ -71,8 +79,34 @@ impl StoreError {
         match self {
             StoreError::NotFound { .. } => "not found".to_string(),
             StoreError::Unreadable { cause, .. } => cause.clone(),
+            StoreError::TooLarge { cap, .. } => {
+                format!("larger than {cap} bytes, more than CloudTrail writes; not read further")
+            }
         }
     }
+}
+
+/// The most an object read whole (a digest) may hold. CloudTrail's digests are kilobytes to a
+/// few megabytes (one line per log file of an hour); a larger object is not one of them, and is
+/// never read to its end.
+pub const MAX_OBJECT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most a digest's metadata sidecar may hold: S3 caps an object's user metadata at 2 KB;
+/// the rest is headroom for JSON escapes.
+pub const MAX_METADATA_BYTES: u64 = 64 * 1024;
+
+/// Reads `reader` to its end, unless it holds more than `cap` bytes.
+pub fn read_capped(key: &str, reader: impl std::io::Read, cap: u64) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reader.take(cap + 1), &mut bytes)
+        .map_err(|e| StoreError::unreadable(key, e.to_string()))?;
+    if bytes.len() as u64 > cap {
+        return Err(StoreError::TooLarge {
+            key: key.to_string(),
+            cap,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Why a log could not be hashed: the store could not deliver it, or it is not one intact gzip

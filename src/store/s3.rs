@@ -15,7 +15,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::Client;
 
-use super::{Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError};
+use super::{Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError, MAX_OBJECT_BYTES};
 use crate::hash::{Gunzip, Inflated};
 
 /// How often a GetObject whose body broke off is tried in all.
@@ -104,21 +104,48 @@ impl S3Store {
                 last_modified: out.last_modified().map(|t| t.to_string()),
             };
             let expected = out.content_length();
-            match out.body.collect().await {
-                Ok(data) => {
-                    let bytes = data.into_bytes().to_vec();
-                    if expected.is_some_and(|n| n != bytes.len() as i64) {
-                        last = format!(
-                            "the body ended after {} of {} bytes",
-                            bytes.len(),
-                            expected.unwrap_or_default()
-                        );
-                        continue;
-                    }
-                    return Ok((Object { bytes, metadata }, version));
-                }
-                Err(e) => last = format!("the body broke off: {}", error_chain(&e)),
+            // Read whole, but never past the cap: an object this large is not a digest.
+            let too_large = || StoreError::TooLarge {
+                key: key.to_string(),
+                cap: MAX_OBJECT_BYTES,
+            };
+            if expected.is_some_and(|n| n as u64 > MAX_OBJECT_BYTES) {
+                return Err(too_large());
             }
+            let mut body = out.body;
+            let mut bytes = Vec::with_capacity(expected.unwrap_or(0).max(0) as usize);
+            let broke = loop {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => {
+                        bytes.extend_from_slice(&chunk);
+                        if bytes.len() as u64 > MAX_OBJECT_BYTES {
+                            return Err(too_large());
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            if let Some(e) = broke {
+                last = format!("the body broke off: {}", error_chain(&e));
+                continue;
+            }
+            if expected.is_some_and(|n| n != bytes.len() as i64) {
+                last = format!(
+                    "the body ended after {} of {} bytes",
+                    bytes.len(),
+                    expected.unwrap_or_default()
+                );
+                continue;
+            }
+            return Ok((
+                Object {
+                    bytes,
+                    metadata,
+                    metadata_invalid: None,
+                },
+                version,
+            ));
         }
         Err(StoreError::unreadable(
             key,

@@ -45,6 +45,8 @@ pub struct Summary {
     pub unreadable: Vec<Unverified>,
     pub keys: usize,
     pub notes: Vec<String>,
+    /// What the copy could not record (keys, caller identity): also in the manifest.
+    pub problems: Vec<String>,
 }
 
 /// A store that reads through S3 and keeps a copy of everything it reads.
@@ -221,13 +223,24 @@ impl Store for Copier<'_> {
     }
 }
 
+/// What a copy is made with, beyond what it copies.
+#[derive(Default)]
+pub struct Custody<'k> {
+    /// Keys the user gave (`--public-keys`): saved into the copy instead of fetching them.
+    pub public_keys: Option<Vec<crate::keys::TrustedKey>>,
+    /// Signs the manifest (`--sign-key`).
+    pub sign_key: Option<&'k crate::custody::SigningKey>,
+}
+
 /// Copies what a verification of `source` with `opts` would read into `dir`.
 pub async fn acquire(
     session: &Session,
     source: &S3Store,
     dir: &Path,
     opts: Options,
+    custody: Custody<'_>,
 ) -> Result<Summary, AcquireError> {
+    let started_at = chrono::Utc::now();
     std::fs::create_dir_all(dir).map_err(|e| folder_error(dir, e))?;
     let journal_path = dir.join(JOURNAL);
     let resuming = journal_path.exists();
@@ -264,21 +277,35 @@ pub async fn acquire(
     };
 
     let plan = verify::plan(&copier, &opts).await?;
-    let mut notes = Vec::new();
-    let mut trusted = Vec::new();
-    for fetched in session.fetch_keys_all(&plan.key_ranges(&opts)).await {
-        match fetched {
-            Ok(found) => trusted.extend(found),
-            Err(e) => notes.push(format!("public keys were not saved: {e}")),
+    let notes = Vec::new();
+    let mut problems = Vec::new();
+    let trusted = match custody.public_keys {
+        Some(given) => given,
+        None => {
+            let mut fetched_keys = Vec::new();
+            for fetched in session.fetch_keys_all(&plan.key_ranges(&opts)).await {
+                match fetched {
+                    Ok(found) => fetched_keys.extend(found),
+                    Err(e) => problems.push(format!("public keys were not saved: {e}")),
+                }
+            }
+            fetched_keys
         }
-    }
-    let keys_file = if trusted.is_empty() {
-        None
+    };
+    let (keys_file, keys_sha256) = if trusted.is_empty() {
+        if problems.is_empty() {
+            problems.push(
+                "public keys were not saved: CloudTrail returned none for the range (pass --public-keys)"
+                    .into(),
+            );
+        }
+        (None, None)
     } else {
         let path = dir.join(KEYS_FILE);
-        write_whole(&path, keys::to_list_public_keys_json(&trusted).as_bytes())
-            .map_err(|e| folder_error(&path, e))?;
-        Some(KEYS_FILE.to_string())
+        let json = keys::to_list_public_keys_json(&trusted);
+        write_whole(&path, json.as_bytes()).map_err(|e| folder_error(&path, e))?;
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json.as_bytes()));
+        (Some(KEYS_FILE.to_string()), Some(sha))
     };
     let key_count = trusted.len();
     verify::execute(&copier, plan, Arc::new(KeyRing::new(trusted)), opts.clone()).await;
@@ -307,7 +334,7 @@ pub async fn acquire(
     let caller = match session.caller_identity().await {
         Ok(arn) => arn,
         Err(e) => {
-            notes.push(e.to_string());
+            problems.push(format!("the caller identity was not recorded: {e}"));
             String::new()
         }
     };
@@ -331,11 +358,21 @@ pub async fn acquire(
         unreadable: unreadable.clone(),
         keys: key_count,
         notes,
+        problems: problems.clone(),
     };
+    let finished_at = chrono::Utc::now();
     let manifest = Manifest {
         bucket: source.bucket().to_string(),
         prefix: source.root().trim_end_matches('/').to_string(),
-        acquired_at: Some(opts.end),
+        acquired_at: Some(finished_at),
+        acquisition: Some(crate::store::local::Acquisition {
+            started_at,
+            finished_at,
+        }),
+        range: Some(crate::store::local::ManifestRange {
+            start: opts.start,
+            end: opts.end,
+        }),
         tool: format!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
         source: source.source(),
         caller,
@@ -347,12 +384,18 @@ pub async fn acquire(
             "end": opts.end,
         })),
         keys_file,
+        keys_sha256,
+        problems,
         objects,
         unreadable,
     };
     let path = dir.join(MANIFEST);
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest JSON");
     write_whole(&path, &json).map_err(|e| folder_error(&path, e))?;
+    if let Some(key) = custody.sign_key {
+        let sig = dir.join(crate::custody::SIGNATURE_FILE);
+        write_whole(&sig, key.sign(&json).as_bytes()).map_err(|e| folder_error(&sig, e))?;
+    }
     let _ = std::fs::remove_file(&journal_path);
     Ok(summary)
 }

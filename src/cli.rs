@@ -22,9 +22,10 @@ Examples:
   Auditor, a client's organization log archive through the role granted to you:
     trailproof verify s3://org-log-archive --role-arn arn:aws:iam::111122223333:role/LogReader \\
         --external-id 7f3c-audit --start 2024-03-01 --report json=report.json
-  Evidence copy, then verify it offline (no network calls):
-    trailproof acquire s3://org-log-archive ./evidence --start 2024-03-01 --end 2024-03-07
-    trailproof verify ./evidence
+  Evidence copy signed with your custody key, then verify it offline (no network calls):
+    trailproof acquire s3://org-log-archive ./evidence --start 2024-03-01 --end 2024-03-07 \\
+        --sign-key custody.pem
+    trailproof verify ./evidence --custody-key custody.pub.pem
   CI, against the bundled demo bucket:
     trailproof verify fixtures/demo-bucket --public-keys fixtures/keys/TEST-ONLY-public-key.pem";
 
@@ -154,10 +155,22 @@ pub struct VerifyArgs {
     pub filters: FilterArgs,
 
     /// Trusted public keys: saved ListPublicKeys JSON, PEM, DER, or a folder of them
-    /// (repeatable). Default: for S3, CloudTrail's ListPublicKeys in each source region; for a
-    /// copy made by `acquire`, the keys saved with it. Keys are never taken from the bucket.
+    /// (repeatable). Default: for S3, CloudTrail's ListPublicKeys in each source region. Keys
+    /// are never taken from the bucket, nor from a copy on its own word (see --custody-key and
+    /// --trust-copy-keys).
     #[arg(long = "public-keys", value_name = "PATH")]
     pub public_keys: Vec<PathBuf>,
+
+    /// For a copy made by `acquire --sign-key`: the Ed25519 public key (PEM) whose signature
+    /// over the copy's manifest proves its keys file and recorded times. A signature that does
+    /// not verify ends the run.
+    #[arg(long, value_name = "PEM")]
+    pub custody_key: Option<PathBuf>,
+
+    /// Trust the public keys saved in a copy (trailproof-keys.json) on the copy's own word.
+    /// Whoever could write the copy could have planted them: the report says so.
+    #[arg(long)]
+    pub trust_copy_keys: bool,
 
     /// The bucket the mirror was copied from (digests sign bucket/key). Default: the mirror's
     /// manifest, else the folder's name.
@@ -214,6 +227,17 @@ pub struct AcquireArgs {
     /// How many objects are read at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub jobs: u16,
+
+    /// Save these public keys into the copy (saved ListPublicKeys JSON, PEM, DER, or a folder
+    /// of them; repeatable) instead of fetching them with ListPublicKeys.
+    #[arg(long = "public-keys", value_name = "PATH")]
+    pub public_keys: Vec<PathBuf>,
+
+    /// Sign the copy's manifest with this Ed25519 private key (PKCS#8 PEM, as made by
+    /// `openssl genpkey -algorithm ed25519`): `verify --custody-key` with its public half then
+    /// proves the copy's keys and times.
+    #[arg(long, value_name = "PEM")]
+    pub sign_key: Option<PathBuf>,
 
     #[command(flatten)]
     pub aws: AwsArgs,

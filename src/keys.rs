@@ -101,6 +101,10 @@ impl KeyRing {
         self.keys.is_empty()
     }
 
+    pub fn keys(&self) -> &[TrustedKey] {
+        &self.keys
+    }
+
     pub fn infos(&self) -> Vec<KeyInfo> {
         self.keys
             .iter()

@@ -13,6 +13,7 @@ pub mod acquire;
 pub mod aws;
 pub mod chain;
 pub mod cpu;
+pub mod custody;
 pub mod digest;
 pub mod finding;
 pub mod hash;

@@ -17,6 +17,7 @@ use cli::{
     VerifyArgs,
 };
 use trailproof::aws::{AwsOptions, Session};
+use trailproof::custody::{self, CopyTrust, CustodyKey};
 use trailproof::keys::{self, KeyRing};
 use trailproof::report::{self, exit, Report};
 use trailproof::simulate::{self, Spec};
@@ -175,24 +176,50 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
         None => {
             let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
                 .map_err(|e| e.to_string())?;
-            let keys = match (given, store.saved_keys()) {
+            let custody_key = match &args.custody_key {
+                Some(path) => Some(CustodyKey::load(path).map_err(|e| e.to_string())?),
+                None => None,
+            };
+            let trust = CopyTrust {
+                trust_copy_keys: args.trust_copy_keys,
+                custody_key: custody_key.as_ref(),
+            };
+            if let Some(key) = &custody_key {
+                custody::check(&store, key).map_err(|e| e.to_string())?;
+            }
+            let keys = match (given, custody::copy_keys(&store, &trust)?) {
                 (Some(keys), _) => keys,
-                (None, Some(saved)) => KeyRing::load(&[saved]).map_err(|e| e.to_string())?,
+                (None, Some((keys, _))) => keys,
+                (None, None) if store.saved_keys().is_some() => {
+                    return Err(format!(
+                        "no trusted public keys: the copy's own keys file ({}) is evidence, not trust. Pass --public-keys with keys you obtained yourself (aws cloudtrail list-public-keys, or that file if you made the copy), --custody-key with the public half of the key that signed the copy, or --trust-copy-keys to accept them on the copy's word",
+                        store.saved_keys().unwrap_or_default().display()
+                    ))
+                }
                 (None, None) => {
                     return Err(
                         "no trusted public keys: pass --public-keys with saved ListPublicKeys output, PEM or DER files (keys are never taken from the bucket)".into(),
                     )
                 }
             };
+            let recorded = store.manifest().and_then(|m| m.range_end());
             let end = args
                 .filters
                 .end
-                .or_else(|| store.manifest().and_then(|m| m.acquired_at))
+                .or(recorded)
                 .unwrap_or_else(chrono::Utc::now);
+            let ranged_by_manifest = args.filters.end.is_none() && recorded.is_some();
             let opts = options(args.filters, end, args.jobs, args.strict, progress);
-            verify::verify(&store, Arc::new(keys), opts)
+            let mut report = verify::verify(&store, Arc::new(keys), opts)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if ranged_by_manifest && custody_key.is_none() {
+                report.notes.push(format!(
+                    "the range ends at {}, as the copy's manifest records; no custody signature authenticates the manifest (pass --custody-key, or --end)",
+                    trailproof::layout::format_time(end)
+                ));
+            }
+            report
         }
     };
     write_reports(&report, &args.reports, args.format, color)?;
@@ -231,7 +258,21 @@ async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
         false,
         progress::display(false, false),
     );
-    let summary = trailproof::acquire::acquire(&session, &store, &args.dir, opts)
+    let public_keys = if args.public_keys.is_empty() {
+        None
+    } else {
+        let ring = KeyRing::load(&args.public_keys).map_err(|e| e.to_string())?;
+        Some(ring.keys().to_vec())
+    };
+    let sign_key = match &args.sign_key {
+        Some(path) => Some(custody::SigningKey::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let custody = trailproof::acquire::Custody {
+        public_keys,
+        sign_key: sign_key.as_ref(),
+    };
+    let summary = trailproof::acquire::acquire(&session, &store, &args.dir, opts, custody)
         .await
         .map_err(|e| e.to_string())?;
     eprintln!(
@@ -252,11 +293,16 @@ async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
     for u in &summary.unreadable {
         eprintln!("trailproof: not copied: {}: {}", u.key, u.cause);
     }
-    Ok(if summary.unreadable.is_empty() {
-        exit::VERIFIED
-    } else {
-        exit::INCOMPLETE
-    })
+    for problem in &summary.problems {
+        eprintln!("trailproof: error: {problem}; the copy cannot stand on its own (the manifest says so too)");
+    }
+    Ok(
+        if summary.unreadable.is_empty() && summary.problems.is_empty() {
+            exit::VERIFIED
+        } else {
+            exit::INCOMPLETE
+        },
+    )
 }
 
 async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {

@@ -502,11 +502,45 @@ fn assert_exit(out: &std::process::Output, code: i32) {
 
 /// `trailproof acquire s3://BUCKET COPY --end END` against the test server.
 fn acquire(server: &S3Server, bucket: &str, copy: &Path, end: &str) -> std::process::Output {
+    acquire_with(server, bucket, copy, end, &[])
+}
+
+fn acquire_with(
+    server: &S3Server,
+    bucket: &str,
+    copy: &Path,
+    end: &str,
+    more: &[&str],
+) -> std::process::Output {
     let source = format!("s3://{bucket}");
-    cli(
-        server,
-        &["acquire", &source, copy.to_str().unwrap(), "--end", end],
-    )
+    let mut args = vec!["acquire", &source, copy.to_str().unwrap(), "--end", end];
+    args.extend_from_slice(more);
+    cli(server, &args)
+}
+
+/// Verifies a copy with no network at all: every endpoint and proxy points at a closed port.
+fn verify_offline(copy: &Path, more: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(["verify", copy.to_str().unwrap(), "--format", "json"])
+        .args(more)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap()
+}
+
+fn custody_key() -> String {
+    fixture("keys/TEST-ONLY-custody-key.pem")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn custody_public_key() -> String {
+    fixture("keys/TEST-ONLY-custody-public-key.pem")
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -731,7 +765,14 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
         ],
     );
     let copy = dir.path().join("evidence");
-    let out = acquire(&server, "evidence-bucket", &copy, end);
+    let sign = custody_key();
+    let out = acquire_with(
+        &server,
+        "evidence-bucket",
+        &copy,
+        end,
+        &["--sign-key", &sign],
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -740,15 +781,9 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains(&denied));
 
-    // Offline: every endpoint and proxy points at a closed port, and no keys are given.
-    let offline = Command::new(env!("CARGO_BIN_EXE_trailproof"))
-        .args(["verify", copy.to_str().unwrap(), "--format", "json"])
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
+    // Offline, with no keys given: the copy's keys are trusted through its custody signature.
+    let public = custody_public_key();
+    let offline = verify_offline(&copy, &["--custody-key", &public]);
     let parse = |o: &std::process::Output| -> serde_json::Value {
         serde_json::from_slice(&o.stdout).unwrap()
     };
@@ -786,16 +821,20 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
     assert!(unverified(&off).contains(&denied));
     assert_eq!(off["range"]["end"], end);
     assert_eq!(off["bucket"], "evidence-bucket");
-    assert!(off["keys"][0]["origin"]
-        .as_str()
-        .unwrap()
-        .contains("trailproof-keys.json"));
+    let origin = off["keys"][0]["origin"].as_str().unwrap();
+    assert!(origin.contains("trailproof-keys.json"), "{origin}");
+    assert!(origin.contains("custody signature"), "{origin}");
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.join("trailproof-manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["caller"], CALLER_ARN);
     assert_eq!(manifest["source"], "s3://evidence-bucket/");
+    // The real clock, and the range apart from it.
+    assert_eq!(manifest["range"]["end"], end);
+    let started =
+        trailproof::parse_rfc3339(manifest["acquisition"]["started_at"].as_str().unwrap()).unwrap();
+    assert!(chrono::Utc::now() - started < chrono::Duration::minutes(10));
     let objects = manifest["objects"].as_array().unwrap();
     let added = s.added();
     assert!(
@@ -906,4 +945,79 @@ fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
     assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.findings);
     let valid: usize = report.scopes.iter().map(|s| s.digests.valid).sum();
     assert_eq!(valid, 4 * 30);
+}
+
+/// A copy's saved keys are evidence, not trust: without a reason to trust them the run stops
+/// and says how to supply keys; on the copy's word they are used and the report says so; a key
+/// planted in a signed copy, or a manifest edited after signing, breaks the custody signature.
+#[test]
+fn a_copys_own_keys_are_used_only_on_the_users_word_or_its_custody_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("custody-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    let copy = dir.path().join("evidence");
+    let end = "2024-01-01T07:00:00Z";
+    let sign = custody_key();
+    assert_exit(
+        &acquire_with(
+            &server,
+            "custody-bucket",
+            &copy,
+            end,
+            &["--sign-key", &sign],
+        ),
+        0,
+    );
+
+    let out = verify_offline(&copy, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is evidence, not trust"), "{stderr}");
+    assert!(stderr.contains("--custody-key"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let out = verify_offline(&copy, &["--trust-copy-keys"]);
+    assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let origin = report["keys"][0]["origin"].as_str().unwrap();
+    assert!(origin.contains("not authenticated"), "{origin}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("no custody signature authenticates"),
+        "{notes}"
+    );
+
+    let public = custody_public_key();
+    assert_exit(&verify_offline(&copy, &["--custody-key", &public]), 0);
+
+    // Another key in the keys file, the signature left as it was.
+    let planted = copy.join("trailproof-keys.json");
+    let original = std::fs::read(&planted).unwrap();
+    std::fs::write(
+        &planted,
+        std::fs::read(fixture("keys/TEST-ONLY-list-public-keys.json")).unwrap(),
+    )
+    .unwrap();
+    let out = verify_offline(&copy, &["--custody-key", &public]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("custody signature does not verify"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SHA-256"), "{stderr}");
+    std::fs::write(&planted, original).unwrap();
+
+    // The recorded range moved earlier after signing.
+    let manifest_path = copy.join("trailproof-manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest.replace(end, "2024-01-01T03:00:00Z"),
+    )
+    .unwrap();
+    let out = verify_offline(&copy, &["--custody-key", &public]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the manifest was changed"), "{stderr}");
 }

@@ -36,8 +36,16 @@ pub struct Manifest {
     /// The key prefix the copy was made under, if any.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prefix: String,
-    /// When the copy was made: the default end of a verification range.
+    /// When the copy was finished (copies made before `acquisition` was recorded: the end of
+    /// the range they were made for).
     pub acquired_at: Option<Timestamp>,
+    /// When the copy was made, by the real clock: the horizon against which a verification of
+    /// the copy judges what CloudTrail must have delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<Acquisition>,
+    /// The range the copy was made for: the default range of a verification of the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ManifestRange>,
     /// What made the copy.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tool: String,
@@ -54,6 +62,13 @@ pub struct Manifest {
     /// beside the manifest: keys from CloudTrail, never from the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys_file: Option<String>,
+    /// SHA-256 of the keys file's bytes, so that a custody signature covers the keys too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_sha256: Option<String>,
+    /// What the copy could not record (keys, caller identity): a copy with problems cannot
+    /// stand on its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     /// Every object copied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<ManifestObject>,
@@ -61,6 +76,35 @@ pub struct Manifest {
     /// must not make them look missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<crate::finding::Unverified>,
+}
+
+/// When a copy was made.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acquisition {
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+}
+
+/// The range a copy was made for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRange {
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+}
+
+impl Manifest {
+    /// The default end of a verification of the copy: the end of the range it was made for.
+    pub fn range_end(&self) -> Option<Timestamp> {
+        self.range.as_ref().map(|r| r.end).or(self.acquired_at)
+    }
+
+    /// When the bucket was observed: the end of the acquisition.
+    pub fn observed_at(&self) -> Option<Timestamp> {
+        self.acquisition
+            .as_ref()
+            .map(|a| a.finished_at)
+            .or(self.acquired_at)
+    }
 }
 
 /// One copied object.

@@ -1,0 +1,222 @@
+//! Custody of an evidence copy: what a copy may be trusted for, and on whose word.
+//!
+//! A copy is as hostile as the bucket it came from: whoever can write the folder can plant a key
+//! file, move the recorded acquisition time, or rewrite the manifest. So a copy's saved public
+//! keys and its recorded range are used only when the user says so — `--trust-copy-keys`, or the
+//! copy's own keys file passed as `--public-keys` — or when the manifest carries a custody
+//! signature by a key the user holds: `acquire --sign-key` signs the manifest's exact bytes with
+//! Ed25519, and the manifest records the SHA-256 of the keys file, so `verify --custody-key`
+//! proves both came from that acquisition unchanged.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use sha2::{Digest, Sha256};
+
+use crate::keys::KeyRing;
+use crate::store::local::{open_regular, MANIFEST};
+use crate::store::{read_capped, LocalStore};
+
+/// The custody signature beside the manifest: hex Ed25519 signature of the manifest's bytes.
+pub const SIGNATURE_FILE: &str = "trailproof-manifest.json.sig";
+
+/// The most a key file for custody (PEM) may hold.
+const MAX_PEM_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: String },
+    #[error("{path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("the copy's custody signature does not verify: {0}")]
+    Broken(String),
+}
+
+/// Where a run's trusted keys came from, and whether that source was authenticated: the report
+/// states both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySource {
+    pub origin: String,
+    pub authenticated: bool,
+}
+
+/// An Ed25519 key pair that signs manifests.
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+}
+
+impl SigningKey {
+    /// Loads a PKCS#8 PEM (`openssl genpkey -algorithm ed25519`).
+    pub fn load(path: &Path) -> Result<SigningKey, CustodyError> {
+        let der = read_pem(path, "PRIVATE KEY")?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| CustodyError::Key {
+                path: path.to_path_buf(),
+                reason: format!("not an Ed25519 private key in PKCS#8: {e}"),
+            })?;
+        Ok(SigningKey { pair })
+    }
+
+    /// The hex signature of `bytes`.
+    pub fn sign(&self, bytes: &[u8]) -> String {
+        hex::encode(self.pair.sign(bytes).as_ref())
+    }
+
+    /// The fingerprint of the public half.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.pair.public_key().as_ref())
+    }
+}
+
+/// An Ed25519 public key that checks manifests.
+pub struct CustodyKey {
+    raw: Vec<u8>,
+}
+
+impl CustodyKey {
+    /// Loads a SubjectPublicKeyInfo PEM (`openssl pkey -pubout`).
+    pub fn load(path: &Path) -> Result<CustodyKey, CustodyError> {
+        let der = read_pem(path, "PUBLIC KEY")?;
+        // SubjectPublicKeyInfo of an Ed25519 key: a fixed 12-byte header (RFC 8410), then the
+        // 32-byte key.
+        const HEADER: [u8; 12] = [
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        match der.strip_prefix(&HEADER[..]) {
+            Some(raw) if raw.len() == 32 => Ok(CustodyKey { raw: raw.to_vec() }),
+            _ => Err(CustodyError::Key {
+                path: path.to_path_buf(),
+                reason: "not an Ed25519 public key in SubjectPublicKeyInfo".into(),
+            }),
+        }
+    }
+
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.raw)
+    }
+
+    fn verify(&self, bytes: &[u8], signature_hex: &str) -> Result<(), CustodyError> {
+        let signature = hex::decode(signature_hex.trim())
+            .map_err(|_| CustodyError::Broken(format!("{SIGNATURE_FILE} is not hex")))?;
+        UnparsedPublicKey::new(&ED25519, &self.raw)
+            .verify(bytes, &signature)
+            .map_err(|_| {
+                CustodyError::Broken(format!(
+                    "{SIGNATURE_FILE} is not a signature of {MANIFEST} by key {}: the manifest was changed after the copy was made, or another key signed it",
+                    self.fingerprint()
+                ))
+            })
+    }
+}
+
+/// The first 16 bytes of the SHA-256 of a raw public key, in hex.
+fn fingerprint(raw: &[u8]) -> String {
+    hex::encode(&Sha256::digest(raw)[..16])
+}
+
+/// Reads the DER inside a PEM of `label`.
+fn read_pem(path: &Path, label: &str) -> Result<Vec<u8>, CustodyError> {
+    let file = std::fs::File::open(path).map_err(|e| CustodyError::Read {
+        path: path.to_path_buf(),
+        cause: e.to_string(),
+    })?;
+    let bytes = read_capped(&path.display().to_string(), file, MAX_PEM_BYTES).map_err(|e| {
+        CustodyError::Read {
+            path: path.to_path_buf(),
+            cause: e.cause(),
+        }
+    })?;
+    let bad = |reason: &str| CustodyError::Key {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not a PEM file"))?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body = text
+        .split_once(&begin)
+        .and_then(|(_, rest)| rest.split_once(&end))
+        .map(|(body, _)| body)
+        .ok_or_else(|| bad(&format!("no {begin} block")))?;
+    let joined: String = body.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .map_err(|_| bad("the PEM block is not base64"))
+}
+
+/// Proves a copy's custody: the manifest's signature by `key`, and that the saved keys file is
+/// the one the manifest records.
+pub fn check(store: &LocalStore, key: &CustodyKey) -> Result<(), CustodyError> {
+    let read = |name: &str| {
+        open_regular(&store.root().join(name), name)
+            .and_then(|f| read_capped(name, f, crate::store::local::MAX_MANIFEST_BYTES))
+            .map_err(|e| CustodyError::Broken(format!("{name}: {}", e.cause())))
+    };
+    let manifest = read(MANIFEST)?;
+    let signature = read(SIGNATURE_FILE)?;
+    key.verify(&manifest, &String::from_utf8_lossy(&signature))?;
+    if let (Some(name), Some(expected)) = (
+        store.manifest().and_then(|m| m.keys_file.clone()),
+        store.manifest().and_then(|m| m.keys_sha256.clone()),
+    ) {
+        let actual = hex::encode(Sha256::digest(read(&name)?));
+        if actual != expected {
+            return Err(CustodyError::Broken(format!(
+                "the keys file {name} has SHA-256 {actual}, but the signed manifest records {expected}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How far a run may trust a copy, as the user said.
+#[derive(Default)]
+pub struct CopyTrust<'k> {
+    /// `--trust-copy-keys`: use the copy's saved keys on its own word.
+    pub trust_copy_keys: bool,
+    /// `--custody-key`: trust what the manifest says when its signature by this key verifies.
+    pub custody_key: Option<&'k CustodyKey>,
+}
+
+/// The keys saved in a copy, if the user's trust allows them: `Ok(None)` when the copy has
+/// none or the user gave no reason to trust them.
+pub fn copy_keys(
+    store: &LocalStore,
+    trust: &CopyTrust<'_>,
+) -> Result<Option<(KeyRing, KeySource)>, String> {
+    let Some(saved) = store.saved_keys() else {
+        return Ok(None);
+    };
+    let name = saved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let source = match (trust.custody_key, trust.trust_copy_keys) {
+        (Some(key), _) => {
+            check(store, key).map_err(|e| e.to_string())?;
+            KeySource {
+                origin: format!(
+                    "saved in the evidence copy ({name}); custody signature by Ed25519 key {} verified",
+                    key.fingerprint()
+                ),
+                authenticated: true,
+            }
+        }
+        (None, true) => KeySource {
+            origin: format!(
+                "saved in the evidence copy ({name}), trusted on its own word (--trust-copy-keys): not authenticated"
+            ),
+            authenticated: false,
+        },
+        (None, false) => return Ok(None),
+    };
+    // The copy's file is as hostile as the copy: opened only as a regular file, capped.
+    let bytes = open_regular(&saved, &name)
+        .and_then(|f| read_capped(&name, f, crate::keys::MAX_KEY_FILE_BYTES))
+        .map_err(|e| format!("the copy's keys file {name}: {}", e.cause()))?;
+    let keys = crate::keys::parse_key_file(&bytes, &source.origin)
+        .map_err(|e| format!("the copy's keys file {name}: {e}"))?;
+    Ok(Some((KeyRing::new(keys), source)))
+}

@@ -213,6 +213,7 @@ fn main() {
             let options = Options {
                 start: None,
                 end,
+                horizon: end,
                 accounts: vec![],
                 regions: vec![],
                 trails: vec![],

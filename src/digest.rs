@@ -120,6 +120,12 @@ impl DigestBody {
         let end_text = need("digestEndTime", raw.end)?;
         let start = parse_body_time("digestStartTime", &need("digestStartTime", raw.start)?)?;
         let end = parse_body_time("digestEndTime", &end_text)?;
+        if start > end {
+            return Err(format!(
+                "digestStartTime ({}) lies after digestEndTime ({end_text}): CloudTrail never writes such a window",
+                crate::layout::format_time(start)
+            ));
+        }
         let previous = match (
             raw.prev_bucket,
             raw.prev_key,

@@ -315,7 +315,7 @@ fn header_len(buf: &[u8], ended: bool) -> Result<Option<usize>, Damage> {
     let mut at = 10;
     if flags & FEXTRA != 0 {
         let Some(len) = buf.get(at..at + 2) else {
-            return Ok(None);
+            return header_pending(buf);
         };
         at += 2 + u16::from_le_bytes([len[0], len[1]]) as usize;
     }
@@ -326,14 +326,43 @@ fn header_len(buf: &[u8], ended: bool) -> Result<Option<usize>, Damage> {
                 .and_then(|rest| rest.iter().position(|b| *b == 0))
             {
                 Some(zero) => at += zero + 1,
-                None => return Ok(None),
+                None => return header_pending(buf),
             }
         }
     }
     if flags & FHCRC != 0 {
+        // RFC 1952: the two low bytes of the CRC-32 of every header byte before them.
+        let Some(stated) = buf.get(at..at + 2) else {
+            return header_pending(buf);
+        };
+        let stated = u16::from_le_bytes([stated[0], stated[1]]);
+        let actual = (crc32fast::hash(&buf[..at]) & 0xffff) as u16;
+        if stated != actual {
+            return Err(Damage::BadHeader(format!(
+                "header CRC mismatch: the header says {stated:04x}, its bytes give {actual:04x}"
+            )));
+        }
         at += 2;
     }
-    Ok((buf.len() >= at).then_some(at))
+    if buf.len() >= at {
+        Ok(Some(at))
+    } else {
+        header_pending(buf)
+    }
+}
+
+/// The most a gzip header may hold (extra field, name and comment included): CloudTrail's
+/// headers are 10 bytes; a longer one is never buffered without end.
+const MAX_HEADER_BYTES: usize = 256 * 1024;
+
+/// More header bytes are needed, unless the header is already longer than any reasonable one.
+fn header_pending(buf: &[u8]) -> Result<Option<usize>, Damage> {
+    if buf.len() > MAX_HEADER_BYTES {
+        return Err(Damage::BadHeader(format!(
+            "the header is longer than {MAX_HEADER_BYTES} bytes"
+        )));
+    }
+    Ok(None)
 }
 
 /// Inflates exactly one gzip member from `input`, passing the content to `sink` piece by piece,
@@ -404,6 +433,37 @@ mod tests {
         let got = hash_gzip(&gz[..]).unwrap();
         assert_eq!(hex::encode(got.sha256), sha256_hex(&content));
         assert_eq!(got.size, content.len() as u64);
+    }
+
+    /// `gz` with the FHCRC flag set and a header CRC inserted after its 10-byte header.
+    fn with_header_crc(gz: &[u8], crc: Option<u16>) -> Vec<u8> {
+        let mut header = gz[..10].to_vec();
+        header[3] |= 0x02;
+        let crc = crc.unwrap_or((crc32fast::hash(&header) & 0xffff) as u16);
+        let mut out = header;
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&gz[10..]);
+        out
+    }
+
+    #[test]
+    fn a_header_crc_is_checked_when_present() {
+        let content = b"header crc".repeat(50);
+        let gz = gzip(&content);
+        let good = with_header_crc(&gz, None);
+        let got = hash_gzip(&good[..]).unwrap();
+        assert_eq!(hex::encode(got.sha256), sha256_hex(&content));
+        let right = (crc32fast::hash(&good[..10]) & 0xffff) as u16;
+        let bad = with_header_crc(&gz, Some(right ^ 1));
+        assert!(matches!(damage(&bad), Damage::BadHeader(m) if m.contains("header CRC")));
+    }
+
+    #[test]
+    fn an_endless_header_name_is_refused_not_buffered() {
+        let mut gz = gzip(b"x")[..10].to_vec();
+        gz[3] |= 0x08;
+        gz.extend(std::iter::repeat_n(b'a', 300 * 1024));
+        assert!(matches!(damage(&gz), Damage::BadHeader(m) if m.contains("longer than")));
     }
 
     #[test]

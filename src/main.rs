@@ -106,6 +106,7 @@ async fn s3_source(
 fn options(
     filters: FilterArgs,
     end: Timestamp,
+    horizon: Timestamp,
     jobs: u16,
     strict: bool,
     progress: Option<Arc<dyn trailproof::verify::Progress>>,
@@ -113,6 +114,7 @@ fn options(
     Options {
         start: filters.start,
         end,
+        horizon: horizon.min(end),
         accounts: filters.accounts,
         regions: filters.regions,
         trails: filters.trails,
@@ -138,11 +140,16 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     } else {
         Some(KeyRing::load(&args.public_keys).map_err(|e| e.to_string())?)
     };
+    let local_source = s3_url(&args.source)
+        .is_none()
+        .then(|| Path::new(&args.source));
+    let reports = open_reports(&args.reports, local_source)?;
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
             let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
-            let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
-            let opts = options(args.filters, end, args.jobs, args.strict, progress);
+            let now = chrono::Utc::now();
+            let end = args.filters.end.unwrap_or(now);
+            let opts = options(args.filters, end, now, args.jobs, args.strict, progress);
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -209,10 +216,19 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                 .or(recorded)
                 .unwrap_or_else(chrono::Utc::now);
             let ranged_by_manifest = args.filters.end.is_none() && recorded.is_some();
-            let opts = options(args.filters, end, args.jobs, args.strict, progress);
+            let observed = store.manifest().and_then(|m| m.observed_at());
+            let horizon = observed.unwrap_or_else(chrono::Utc::now);
+            let opts = options(args.filters, end, horizon, args.jobs, args.strict, progress);
+            let opts_horizon = opts.horizon;
             let mut report = verify::verify(&store, Arc::new(keys), opts)
                 .await
                 .map_err(|e| e.to_string())?;
+            if observed.is_none() {
+                report.notes.push(format!(
+                    "the copy records no acquisition time: logs not yet listed are judged as of {}; pass --end with the time the copy was made",
+                    trailproof::layout::format_time(opts_horizon)
+                ));
+            }
             if ranged_by_manifest && custody_key.is_none() {
                 report.notes.push(format!(
                     "the range ends at {}, as the copy's manifest records; no custody signature authenticates the manifest (pass --custody-key, or --end)",
@@ -222,38 +238,117 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
             report
         }
     };
-    write_reports(&report, &args.reports, args.format, color)?;
-    Ok(report.exit_code)
+    Ok(write_reports(&report, reports, args.format, color))
 }
 
-/// Renders the report once per format: files first (so a failure to write one is reported
-/// before anything is printed), then standard output.
+/// A report file, opened before the run so that a path that cannot be written is known before
+/// any work is done.
+struct ReportFile {
+    format: report::Format,
+    path: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+/// Opens (or creates) every `--report` path, refusing two outputs to one file and any file
+/// inside a local source (a report must never overwrite the evidence it reports on).
+fn open_reports(
+    files: &[(report::Format, std::path::PathBuf)],
+    source: Option<&Path>,
+) -> Result<Vec<ReportFile>, String> {
+    let source = source.and_then(|s| std::fs::canonicalize(s).ok());
+    let mut opened: Vec<ReportFile> = Vec::new();
+    let mut seen: Vec<std::path::PathBuf> = Vec::new();
+    for (format, path) in files {
+        // Where the file is (or would be), links resolved, before anything is created.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let parent = parent.unwrap_or(Path::new("."));
+            std::fs::canonicalize(parent)
+                .map(|p| p.join(path.file_name().unwrap_or_default()))
+                .unwrap_or_else(|_| path.clone())
+        });
+        if let Some(at) = seen.iter().position(|p| *p == real) {
+            return Err(format!(
+                "--report {format}={} and --report {}={} name the same file: give each report a file of its own",
+                path.display(),
+                opened[at].format,
+                opened[at].path.display()
+            ));
+        }
+        if let Some(root) = source.as_ref().filter(|r| real.starts_with(r)) {
+            return Err(format!(
+                "--report {format}={}: the file lies inside the source being verified ({}); write reports outside the evidence",
+                path.display(),
+                root.display()
+            ));
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                format!(
+                    "cannot write the {format} report to {}: {e}",
+                    path.display()
+                )
+            })?;
+        seen.push(real);
+        opened.push(ReportFile {
+            format: *format,
+            path: path.clone(),
+            file,
+        });
+    }
+    Ok(opened)
+}
+
+/// Renders the report once per format: into the files opened before the run, then standard
+/// output. A file that cannot be written is said on standard error and never costs the report:
+/// standard output still carries it, and an error verdict stays 1.
 fn write_reports(
     report: &Report,
-    files: &[(report::Format, std::path::PathBuf)],
+    files: Vec<ReportFile>,
     stdout: report::Format,
     color: bool,
-) -> Result<(), String> {
-    for (format, path) in files {
-        std::fs::write(path, report::render(report, *format, false)).map_err(|e| {
-            format!(
-                "cannot write the {format} report to {}: {e}",
+) -> i32 {
+    let mut failed = false;
+    for ReportFile {
+        format,
+        path,
+        mut file,
+    } in files
+    {
+        use std::io::Write;
+        let written = file
+            .set_len(0)
+            .and_then(|_| file.write_all(report::render(report, format, false).as_bytes()));
+        if let Err(e) = written {
+            eprintln!(
+                "trailproof: error: cannot write the {format} report to {}: {e}",
                 path.display()
-            )
-        })?;
+            );
+            failed = true;
+        }
     }
     print!("{}", report::render(report, stdout, color));
-    Ok(())
+    if failed && report.exit_code != exit::FINDINGS {
+        exit::INCOMPLETE
+    } else {
+        report.exit_code
+    }
 }
 
 async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
     let (bucket, prefix) = s3_url(&args.source)
         .ok_or_else(|| format!("{}: acquire copies from s3://bucket[/prefix]", args.source))?;
     let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
-    let end = args.filters.end.unwrap_or_else(chrono::Utc::now);
+    let now = chrono::Utc::now();
+    let end = args.filters.end.unwrap_or(now);
     let opts = options(
         args.filters,
         end,
+        now,
         args.jobs,
         false,
         progress::display(false, false),

@@ -37,8 +37,10 @@ use crate::layout::{
 use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
 use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
-/// A log listed by no digest is `log_unlisted` once valid digests cover this long past its name's
-/// time; before that it may simply not be listed yet (`log_pending`).
+/// A log listed by no digest is `log_unlisted` once the bucket was observed this long after its
+/// name's time; before that CloudTrail may not yet have delivered the digest that lists it
+/// (`log_pending`). Judged against the horizon, never against the digests' own coverage:
+/// digests that were deleted cannot vouch for their own absence.
 pub const UNLISTED_AFTER: Duration = Duration::hours(2);
 
 /// How long after a log's name time CloudTrail may deliver it (and so list it in a digest).
@@ -89,6 +91,9 @@ pub trait Progress: Send + Sync {
 pub struct Options {
     pub start: Option<Timestamp>,
     pub end: Timestamp,
+    /// When the bucket was observed: now for S3, the acquisition time for an evidence copy.
+    /// What CloudTrail must have delivered by then is judged against it.
+    pub horizon: Timestamp,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub trails: Vec<String>,
@@ -111,8 +116,22 @@ impl Options {
         }
     }
 
+    /// A digest whose window overlaps the range, or begins within CloudTrail's delivery delay
+    /// after its end (it may list the range's last logs).
     fn in_range(&self, digest_end: Timestamp) -> bool {
-        self.start.is_none_or(|s| digest_end >= s) && digest_end - Duration::hours(1) <= self.end
+        self.start.is_none_or(|s| digest_end >= s)
+            && digest_end - Duration::hours(1) <= self.end + DELIVERY_DELAY
+    }
+
+    /// A digest read past the end of the range only because it may list the range's last logs:
+    /// it vouches for those, and is neither counted nor reported nor chained.
+    fn beyond_end(&self, digest_end: Timestamp) -> bool {
+        digest_end - Duration::hours(1) > self.end
+    }
+
+    /// A log not listed yet may still be listed by a digest CloudTrail has not delivered.
+    fn may_be_pending(&self, log_time: Timestamp) -> bool {
+        log_time + UNLISTED_AFTER > self.horizon
     }
 
     fn selects(&self, scope: &ScopeId) -> bool {
@@ -537,7 +556,7 @@ impl<S: Store> Discovery<'_, S> {
         let from = self.opts.start.map(|s| s.date_naive());
         // A digest's date folder is its end date, so the digest covering `end` may sit in the
         // folder of `end + 1 h`.
-        let digests_to = (self.opts.end + Duration::hours(1)).date_naive();
+        let digests_to = (self.opts.end + Duration::hours(1) + DELIVERY_DELAY).date_naive();
         let logs_to = self.opts.end.date_naive();
         let mut bases = Vec::new();
         for (i, l) in locations.iter().enumerate() {
@@ -1025,7 +1044,12 @@ impl<S: Store> LocationRun<'_, '_, S> {
             }
             let Some(body) = &check.body else { continue };
             let selected = self.ctx.opts.selects(&check.name.scope);
+            let beyond_end = self.ctx.opts.beyond_end(check.name.end);
             for log in &body.logs {
+                let log_time = parse_log_key(&log.key).map(|n| n.time);
+                if beyond_end && log_time.is_none_or(|t| t > self.ctx.opts.end) {
+                    continue;
+                }
                 if check.is_valid() {
                     self.strays.remove(&log.key);
                     self.listed.insert(log.key.clone());
@@ -1199,7 +1223,13 @@ impl<S: Store> LocationRun<'_, '_, S> {
     fn finish(mut self) -> Outcome {
         let held = std::mem::take(&mut self.held);
         self.match_logs(held);
-        let checks = std::mem::take(&mut self.checks);
+        let opts = self.ctx.opts;
+        let all = std::mem::take(&mut self.checks);
+        let checks: Vec<DigestCheck> = all
+            .iter()
+            .filter(|c| !opts.beyond_end(c.name.end))
+            .cloned()
+            .collect();
         for check in &checks {
             let scope = &check.name.scope;
             if scope.location == self.location && self.ctx.opts.selects(scope) {
@@ -1208,7 +1238,8 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
         self.report_digests(&checks);
         self.link_chains(&checks);
-        self.judge_strays(&checks);
+        // A digest past the end that could not be read may list the range's last logs.
+        self.judge_strays(&all);
         self.out
     }
 
@@ -1315,7 +1346,6 @@ impl<S: Store> LocationRun<'_, '_, S> {
         let opts = self.ctx.opts;
         let location = self.location.clone();
         let here = |c: &&DigestCheck| c.name.scope.location == location;
-        let digests_here = checks.iter().filter(here).count();
         if !opts.trails.is_empty()
             && !checks
                 .iter()
@@ -1323,15 +1353,6 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 .any(|c| opts.selects(&c.name.scope))
         {
             return;
-        }
-        // Logs with no digest at all beside them: nothing vouches for them, and that is never
-        // a silent success.
-        if digests_here == 0 && !self.strays.is_empty() {
-            let cause = format!(
-                "no digest file was found for the range, although the log folder holds {} log file(s) in it: nothing vouches for them",
-                self.strays.len()
-            );
-            self.unverified(&self.location.digest_folder(), cause);
         }
         // How far valid regular digests reach, across all trails delivering here.
         let reach = checks
@@ -1371,10 +1392,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 self.unverified(&key, why.clone());
                 continue;
             }
-            let kind = match (stray.time, reach) {
-                (Some(t), Some(r)) if r >= t + UNLISTED_AFTER => Kind::LogUnlisted,
-                (None, _) => Kind::LogUnlisted,
-                _ => Kind::LogPending,
+            let kind = match stray.time {
+                Some(t) if opts.may_be_pending(t) => Kind::LogPending,
+                _ => Kind::LogUnlisted,
             };
             for summary in self.out.summaries.values_mut() {
                 match kind {
@@ -1382,20 +1402,53 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     _ => summary.logs.pending += 1,
                 }
             }
-            let message = match (kind, stray.time) {
-                (Kind::LogUnlisted, None) => {
+            let message = match (kind, stray.time, reach) {
+                (Kind::LogUnlisted, None, _) => {
                     "an object in a log folder that is not named like a CloudTrail log, and no digest lists it"
                 }
-                (Kind::LogUnlisted, Some(_)) => {
+                (Kind::LogUnlisted, Some(_), None) => {
+                    "no digest lists this log: no digest exists for this log folder (the digests were deleted, or validation was never on)"
+                }
+                (Kind::LogUnlisted, Some(t), Some(r)) if t >= r - DELIVERY_DELAY => {
+                    "no digest lists this log, which lies after the last digest: the newest digests were deleted, or validation was turned off"
+                }
+                (Kind::LogUnlisted, Some(_), Some(_)) => {
                     "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone"
                 }
-                _ => "no digest lists this log yet: it is newer than the digests' coverage",
+                _ => "no digest lists this log yet: it is within 2 h of when the bucket was observed, and CloudTrail may not have delivered the digest that lists it",
             };
             let mut f = Finding::new(kind, opts.strict, &self.location, None, Some(&key), message);
             if let Some(t) = stray.time {
                 f = f.at(t);
             }
             strays.push(f);
+        }
+        // A tail gap that hides log files is loss, not a stopped trail: its digests are gone or
+        // validation was turned off while logging went on.
+        for gap in self
+            .out
+            .findings
+            .iter_mut()
+            .filter(|f| f.kind == Kind::ChainTailGap)
+        {
+            let Some(Window(s, e)) = gap.window else {
+                continue;
+            };
+            let hidden: Vec<String> = strays
+                .iter()
+                .filter(|f| f.kind == Kind::LogUnlisted)
+                .filter(|f| f.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t <= e))
+                .filter_map(|f| f.key.clone())
+                .collect();
+            if hidden.is_empty() {
+                continue;
+            }
+            gap.severity = crate::finding::Severity::Error;
+            gap.message.push_str(&format!(
+                "; {} log file(s) lie in the gap, listed by no digest: digests were deleted or validation was turned off while logging went on",
+                hidden.len()
+            ));
+            gap.logs.extend(hidden);
         }
         // Logs inside the window of a missing digest are reported under it too.
         for missing in self
@@ -1407,18 +1460,16 @@ impl<S: Store> LocationRun<'_, '_, S> {
             let Some(Window(s, e)) = missing.window else {
                 continue;
             };
-            for stray in strays.iter_mut() {
-                if stray.time.is_some_and(|t| t >= s && t < e) {
+            // One deleted digest is one incident: the logs of its hours are its evidence, not
+            // findings of their own (they count as unlisted in their scope).
+            strays.retain(|stray| {
+                let inside = stray.kind == Kind::LogUnlisted
+                    && stray.time.is_some_and(|t| t >= s && t < e + DELIVERY_DELAY);
+                if inside {
                     missing.logs.extend(stray.key.clone());
-                    stray.message.push_str(&format!(
-                        "; it lies in the hours {} of a missing digest",
-                        Window(s, e)
-                    ));
-                    if let Some(k) = &missing.key {
-                        stray.digest = Some(k.clone());
-                    }
                 }
-            }
+                !inside
+            });
         }
         self.out.findings.extend(strays);
     }
@@ -1442,7 +1493,7 @@ fn named_date_folders(
     end: Timestamp,
 ) -> Vec<LocationWork> {
     let logs_to = end.date_naive();
-    let digests_to = (end + Duration::hours(1)).date_naive();
+    let digests_to = (end + Duration::hours(1) + DELIVERY_DELAY).date_naive();
     let dates: Vec<NaiveDate> = start
         .date_naive()
         .iter_days()

@@ -193,7 +193,8 @@ fn tampering_exits_1_in_every_format() {
         assert_eq!(code(&out), 1, "{format}");
         let stdout = text(&out.stdout);
         assert!(
-            stdout.contains("digest_missing") && stdout.contains("log_unlisted"),
+            stdout.contains("digest_missing")
+                && (stdout.contains("log in these hours") || stdout.contains("\"logs\"")),
             "{stdout}"
         );
     }
@@ -309,4 +310,70 @@ fn simulate_refuses_a_folder_that_is_not_empty() {
     ]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("not empty"));
+}
+
+#[test]
+fn report_paths_are_checked_before_the_run_and_a_failed_write_keeps_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("b");
+    simulate(&bucket, &["--tamper", "log-modified"]);
+    let same = dir.path().join("r.out");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                format!("json={}", same.display()),
+                format!("junit={}", same.display()),
+            ],
+            "name the same file",
+        ),
+        (
+            vec![format!("json={}", bucket.join("report.json").display())],
+            "inside the source",
+        ),
+        (
+            vec!["json=/nonexistent/r.json".into()],
+            "/nonexistent/r.json",
+        ),
+    ];
+    for (reports, words) in cases {
+        let mut args = vec![
+            "verify".to_string(),
+            bucket.display().to_string(),
+            "--public-keys".into(),
+            pem(),
+        ];
+        for r in &reports {
+            args.push("--report".into());
+            args.push(r.clone());
+        }
+        let out = trailproof(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code(&out), 2, "{reports:?}");
+        assert!(out.stdout.is_empty(), "{reports:?}");
+        assert!(text(&out.stderr).contains(words), "{}", text(&out.stderr));
+    }
+    assert!(
+        !bucket.join("report.json").exists(),
+        "nothing written into the evidence"
+    );
+
+    // A file that opens but cannot be written: the error is said, the report still reaches
+    // standard output, and the tampering verdict stays 1.
+    #[cfg(target_os = "linux")]
+    {
+        let out = trailproof(&[
+            "verify",
+            bucket.to_str().unwrap(),
+            "--public-keys",
+            &pem(),
+            "--report",
+            "json=/dev/full",
+        ]);
+        assert_eq!(code(&out), 1);
+        assert!(text(&out.stdout).contains("log_modified"));
+        assert!(
+            text(&out.stderr).contains("/dev/full"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }

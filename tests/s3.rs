@@ -60,6 +60,7 @@ fn verify_s3_at(
         let opts = Options {
             start: None,
             end,
+            horizon: end,
             accounts: vec![],
             regions: vec![],
             trails: vec![],
@@ -926,6 +927,7 @@ fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
             let opts = Options {
                 start: None,
                 end: chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
+                horizon: chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
                 accounts: vec![],
                 regions: vec![],
                 trails: vec![],

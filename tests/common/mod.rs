@@ -143,7 +143,8 @@ pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options))
     let store = LocalStore::open(root, None).unwrap();
     let mut options = Options {
         start: None,
-        end: store.manifest().and_then(|m| m.acquired_at).unwrap(),
+        end: store.manifest().and_then(|m| m.range_end()).unwrap(),
+        horizon: store.manifest().and_then(|m| m.observed_at()).unwrap(),
         accounts: vec![],
         regions: vec![],
         trails: vec![],

@@ -15,7 +15,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use sha2::{Digest, Sha256};
 
 use crate::keys::KeyRing;
-use crate::store::local::{open_regular, MANIFEST};
+use crate::store::local::{open_regular, read_file, MANIFEST};
 use crate::store::{read_capped, LocalStore};
 
 /// The custody signature beside the manifest: hex Ed25519 signature of the manifest's bytes.
@@ -151,7 +151,7 @@ fn read_pem(path: &Path, label: &str) -> Result<Vec<u8>, CustodyError> {
 pub fn check(store: &LocalStore, key: &CustodyKey) -> Result<(), CustodyError> {
     let read = |name: &str| {
         open_regular(&store.root().join(name), name)
-            .and_then(|f| read_capped(name, f, crate::store::local::MAX_MANIFEST_BYTES))
+            .and_then(|f| read_file(name, f, crate::store::local::MAX_MANIFEST_BYTES))
             .map_err(|e| CustodyError::Broken(format!("{name}: {}", e.cause())))
     };
     let manifest = read(MANIFEST)?;
@@ -214,7 +214,7 @@ pub fn copy_keys(
     };
     // The copy's file is as hostile as the copy: opened only as a regular file, capped.
     let bytes = open_regular(&saved, &name)
-        .and_then(|f| read_capped(&name, f, crate::keys::MAX_KEY_FILE_BYTES))
+        .and_then(|f| read_file(&name, f, crate::keys::MAX_KEY_FILE_BYTES))
         .map_err(|e| format!("the copy's keys file {name}: {}", e.cause()))?;
     let keys = crate::keys::parse_key_file(&bytes, &source.origin)
         .map_err(|e| format!("the copy's keys file {name}: {e}"))?;

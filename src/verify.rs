@@ -307,6 +307,13 @@ pub async fn execute_as_keys_arrive<S: Store>(
             store.source()
         ));
     }
+    let seen: usize = summaries.values().map(|s| s.digests.seen()).sum();
+    let valid: usize = summaries.values().map(|s| s.digests.valid).sum();
+    if seen > 0 && valid == 0 && findings.iter().any(|f| f.kind == Kind::DigestKeyUnknown) {
+        notes.push(
+            "no digest verified under any trusted key: check that --public-keys holds CloudTrail's keys for these regions and times (a forger's key looks the same, so the findings stay errors)".into(),
+        );
+    }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     unverified.sort();
     unverified.dedup();
@@ -1451,11 +1458,12 @@ impl<S: Store> LocationRun<'_, '_, S> {
             gap.logs.extend(hidden);
         }
         // Logs inside the window of a missing digest are reported under it too.
+        // (A digest too damaged to read its list of logs is the same incident as a deleted one.)
         for missing in self
             .out
             .findings
             .iter_mut()
-            .filter(|f| f.kind == Kind::DigestMissing)
+            .filter(|f| matches!(f.kind, Kind::DigestMissing | Kind::DigestMalformed))
         {
             let Some(Window(s, e)) = missing.window else {
                 continue;

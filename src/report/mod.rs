@@ -140,10 +140,12 @@ impl ScopeSummary {
 
     /// Hours covered by valid digests.
     pub fn covered_hours(&self) -> f64 {
+        // An empty sum of floats is -0.0, which would print as "-0".
         self.covered
             .iter()
             .map(|w| (w.1 - w.0).num_seconds() as f64 / 3600.0)
-            .sum()
+            .sum::<f64>()
+            + 0.0
     }
 
     pub fn location(&self) -> Location {
@@ -201,7 +203,13 @@ impl Report {
     pub fn verdict(&self) -> String {
         match self.exit_code {
             exit::VERIFIED => {
-                "VERIFIED: every object in scope is exactly what CloudTrail delivered".into()
+                let hours: f64 = self.scopes.iter().map(|s| s.covered_hours()).sum();
+                let digests: usize = self.scopes.iter().map(|s| s.digests.valid).sum();
+                let logs: usize = self.scopes.iter().map(|s| s.logs.valid).sum();
+                format!(
+                    "VERIFIED: every object in scope is exactly what CloudTrail delivered ({} scope(s), {hours:.0} hour(s), {digests} digest(s), {logs} log(s))",
+                    self.scopes.len()
+                )
             }
             exit::FINDINGS => format!(
                 "TAMPERING OR LOSS: {} error finding(s){}",

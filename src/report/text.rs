@@ -89,7 +89,8 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 .gaps
                 .iter()
                 .map(|g| (g.1 - g.0).num_seconds() as f64 / 3600.0)
-                .sum();
+                .sum::<f64>()
+                + 0.0;
             let _ = writeln!(
                 w,
                 "{:<width$}  {:>6.0}  {:>23}  {:>34}  {}",

@@ -163,7 +163,7 @@ impl LocalStore {
             reason,
         };
         let manifest = match open_regular(&manifest_path, MANIFEST)
-            .and_then(|f| read_capped(MANIFEST, f, MAX_MANIFEST_BYTES))
+            .and_then(|f| read_file(MANIFEST, f, MAX_MANIFEST_BYTES))
         {
             Ok(bytes) => Some(
                 serde_json::from_slice::<Manifest>(&bytes).map_err(|e| invalid(e.to_string()))?,
@@ -311,7 +311,7 @@ impl LocalStore {
         let sidecar = format!("{key}{METADATA_SUFFIX}");
         let read = self
             .open_file(&sidecar)
-            .and_then(|f| read_capped(&sidecar, f, MAX_METADATA_BYTES));
+            .and_then(|f| read_file(&sidecar, f, MAX_METADATA_BYTES));
         let bytes = match read {
             Ok(bytes) => bytes,
             // No sidecar: the object has no user metadata (so no signature).
@@ -329,28 +329,66 @@ impl LocalStore {
     }
 }
 
-/// A sidecar's JSON object of strings, names lowercased and without `x-amz-meta-`.
+/// A sidecar's JSON object of strings, names lowercased and without `x-amz-meta-`. A name given
+/// twice (in any case) is refused: S3 serves each metadata name once, and which of two values a
+/// reader would take is not evidence.
 pub fn parse_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    struct Pairs(Vec<(String, serde_json::Value)>);
+    impl<'de> Deserialize<'de> for Pairs {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pairs, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Pairs;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Pairs, A::Error> {
+                    let mut pairs = Vec::new();
+                    while let Some(pair) = map.next_entry()? {
+                        pairs.push(pair);
+                    }
+                    Ok(Pairs(pairs))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    let Pairs(raw) = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let mut metadata = BTreeMap::new();
     for (name, value) in raw {
         let serde_json::Value::String(value) = value else {
             return Err(format!("the value of {name:?} is not a string"));
         };
-        let name = name.to_ascii_lowercase();
-        let name = name
+        let lower = name.to_ascii_lowercase();
+        let short = lower
             .strip_prefix("x-amz-meta-")
-            .unwrap_or(&name)
+            .unwrap_or(&lower)
             .to_string();
-        metadata.insert(name, value);
+        if metadata.insert(short, value).is_some() {
+            return Err(format!("the name {name:?} is given twice"));
+        }
     }
     Ok(metadata)
 }
 
-/// The most a mirror's manifest may hold: a line of about 300 bytes per object copied, so a copy
-/// of over a million objects.
-pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024 * 1024;
+/// The most a mirror's manifest may hold: about 300 bytes per object copied, so a copy of some
+/// 800,000 objects.
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads an opened regular file whole, unless it holds more than `cap` bytes: its stated size
+/// is checked before anything is read, and the read stops at the cap however the file grows.
+pub fn read_file(key: &str, file: fs::File, cap: u64) -> Result<Vec<u8>, StoreError> {
+    if file.metadata().map_err(|e| io_error(key, e))?.len() > cap {
+        return Err(StoreError::TooLarge {
+            key: key.to_string(),
+            cap,
+        });
+    }
+    read_capped(key, file, cap)
+}
 
 /// Opens `path` (named `key` in errors) without following a link and without blocking, and
 /// refuses it unless it is a regular file.
@@ -498,7 +536,7 @@ impl LocalStore {
     /// [`Store::get`], done right here.
     pub fn get_now(&self, key: &str) -> Result<Object, StoreError> {
         self.not_acquired(key)?;
-        let bytes = read_capped(key, self.open_file(key)?, MAX_OBJECT_BYTES)?;
+        let bytes = read_file(key, self.open_file(key)?, MAX_OBJECT_BYTES)?;
         let (metadata, metadata_invalid) = match self.read_metadata(key)? {
             Ok(metadata) => (metadata, None),
             Err(why) => (BTreeMap::new(), Some(why)),

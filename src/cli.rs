@@ -193,9 +193,28 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub jobs: u16,
 
-    /// Count a chain that stops before the end of the range (chain_tail_gap) as an error.
+    /// Count a chain that stops before the end of the range (chain_tail_gap) as an error: the
+    /// same as --deny chain_tail_gap.
     #[arg(long)]
     pub strict: bool,
+
+    /// Count these findings as failures (exit 1): `warnings`, or a finding kind such as
+    /// chain_restart or log_pending (repeatable).
+    #[arg(long = "deny", value_name = "warnings|KIND")]
+    pub deny: Vec<trailproof::report::Deny>,
+
+    /// This account must have a digest chain reaching the end of the range (repeatable); else
+    /// a scope_missing error. Combined with --expect-region and --expect-trail.
+    #[arg(long = "expect-account", value_name = "ID")]
+    pub expect_accounts: Vec<String>,
+
+    /// This source region must have a digest chain reaching the end of the range (repeatable).
+    #[arg(long = "expect-region", value_name = "NAME")]
+    pub expect_regions: Vec<String>,
+
+    /// This trail must have a digest chain reaching the end of the range (repeatable).
+    #[arg(long = "expect-trail", value_name = "NAME")]
+    pub expect_trails: Vec<String>,
 
     /// Print only the report and fatal errors.
     #[arg(short, long, conflicts_with = "verbose")]

@@ -26,10 +26,11 @@ pub enum Kind {
     LogCorrupt,
     LogUnlisted,
     LogPending,
+    ScopeMissing,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::DigestMissing,
         Kind::DigestMalformed,
         Kind::DigestRelocated,
@@ -44,6 +45,7 @@ impl Kind {
         Kind::LogCorrupt,
         Kind::LogUnlisted,
         Kind::LogPending,
+        Kind::ScopeMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,7 +64,13 @@ impl Kind {
             Kind::LogCorrupt => "log_corrupt",
             Kind::LogUnlisted => "log_unlisted",
             Kind::LogPending => "log_pending",
+            Kind::ScopeMissing => "scope_missing",
         }
+    }
+
+    /// The kind named `name` (`log_modified`, …).
+    pub fn named(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Errors are evidence of tampering or loss; a restart or a short tail is a warning (logging

@@ -144,6 +144,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
         .is_none()
         .then(|| Path::new(&args.source));
     let reports = open_reports(&args.reports, local_source)?;
+    let mut horizon = chrono::Utc::now();
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
             let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
@@ -217,7 +218,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                 .unwrap_or_else(chrono::Utc::now);
             let ranged_by_manifest = args.filters.end.is_none() && recorded.is_some();
             let observed = store.manifest().and_then(|m| m.observed_at());
-            let horizon = observed.unwrap_or_else(chrono::Utc::now);
+            horizon = observed.unwrap_or(horizon);
             let opts = options(args.filters, end, horizon, args.jobs, args.strict, progress);
             let opts_horizon = opts.horizon;
             let mut report = verify::verify(&store, Arc::new(keys), opts)
@@ -238,6 +239,14 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
             report
         }
     };
+    let mut report = report;
+    let expected = report::Expected {
+        accounts: args.expect_accounts,
+        regions: args.expect_regions,
+        trails: args.expect_trails,
+    };
+    report.expect(&expected, horizon.min(report.range.end));
+    report.deny(&args.deny);
     Ok(write_reports(&report, reports, args.format, color))
 }
 

@@ -379,3 +379,50 @@ fn report_paths_are_checked_before_the_run_and_a_failed_write_keeps_the_verdict(
         );
     }
 }
+
+#[test]
+fn expect_and_deny_flags_change_the_verdict_of_the_demo_bucket() {
+    let base = [
+        "verify",
+        &demo(),
+        "--public-keys",
+        &pem(),
+        "--format",
+        "json",
+    ]
+    .map(String::from);
+    let run = |more: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(more);
+        trailproof(&args)
+    };
+    assert_eq!(code(&run(&[])), 0);
+    let out = run(&["--expect-region", "ap-south-1"]);
+    assert_eq!(code(&out), 1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "scope_missing")
+            .count(),
+        1
+    );
+    assert_eq!(
+        code(&run(&[
+            "--expect-region",
+            "us-east-1",
+            "--expect-region",
+            "eu-west-1"
+        ])),
+        0
+    );
+    // The demo's one warning is its chain restart.
+    assert_eq!(code(&run(&["--deny", "warnings"])), 1);
+    assert_eq!(code(&run(&["--deny", "chain_restart"])), 1);
+    assert_eq!(code(&run(&["--deny", "log_pending"])), 0);
+    let out = run(&["--deny", "nonsense"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("chain_restart"));
+}

@@ -884,3 +884,125 @@ fn logs_whose_digests_are_all_gone_are_reported_never_a_silent_success() {
     assert_eq!(r.scopes[0].region, "us-east-1");
     assert_eq!(r.exit_code, exit::FINDINGS);
 }
+
+// --- expected coverage and --deny -----------------------------------------------------------------
+
+fn expected(accounts: &[&str], regions: &[&str], trails: &[&str]) -> trailproof::report::Expected {
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+    trailproof::report::Expected {
+        accounts: v(accounts),
+        regions: v(regions),
+        trails: v(trails),
+    }
+}
+
+#[test]
+fn an_expected_region_account_or_trail_that_is_absent_is_scope_missing() {
+    let s = make(small_spec());
+    let horizon = s.bucket.as_of;
+    let mut r = s.verify();
+    r.expect(
+        &expected(&["111111111111"], &["us-east-1"], &["management"]),
+        horizon,
+    );
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+
+    for (e, what) in [
+        (expected(&[], &["eu-west-1"], &[]), "region eu-west-1"),
+        (
+            expected(&["999999999999"], &[], &[]),
+            "account 999999999999",
+        ),
+        (expected(&[], &[], &["security"]), "trail security"),
+    ] {
+        let mut r = s.verify();
+        r.expect(&e, horizon);
+        let f = finding_of(&r, Kind::ScopeMissing);
+        assert!(f.message.contains(what), "{}", f.message);
+        assert!(
+            f.message.contains("no digest chain was found"),
+            "{}",
+            f.message
+        );
+        assert_eq!(r.exit_code, exit::FINDINGS);
+    }
+}
+
+#[test]
+fn a_whole_region_deleted_is_scope_missing_when_expected_and_silent_otherwise() {
+    let s = make(Spec {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        ..small_spec()
+    });
+    for kind in ["CloudTrail-Digest", "CloudTrail"] {
+        std::fs::remove_dir_all(
+            s.root
+                .join(format!("AWSLogs/111111111111/{kind}/eu-west-1")),
+        )
+        .unwrap();
+    }
+    let mut r = s.verify();
+    assert_eq!(
+        r.exit_code,
+        exit::VERIFIED,
+        "nothing says what should have been there"
+    );
+    r.expect(
+        &expected(&["111111111111"], &["us-east-1", "eu-west-1"], &[]),
+        s.bucket.as_of,
+    );
+    let f = finding_of(&r, Kind::ScopeMissing);
+    assert_eq!(
+        (f.account.as_str(), f.region.as_str()),
+        ("111111111111", "eu-west-1")
+    );
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.exit_code, exit::FINDINGS);
+}
+
+#[test]
+fn an_expected_scope_whose_chain_ends_early_is_scope_missing() {
+    let s = tampered(&[Tamper::NewestDigestsDeleted]);
+    for log in [4, 5].iter().flat_map(|&h| s.logs(h)) {
+        std::fs::remove_file(s.root.join(log)).unwrap();
+    }
+    let mut r = s.verify();
+    assert_eq!(r.exit_code, exit::VERIFIED);
+    r.expect(
+        &expected(&["111111111111"], &["us-east-1"], &[]),
+        s.bucket.as_of,
+    );
+    let f = finding_of(&r, Kind::ScopeMissing);
+    assert!(f.message.contains("chains end at"), "{}", f.message);
+    assert_eq!(r.exit_code, exit::FINDINGS);
+}
+
+#[test]
+fn deny_turns_warnings_or_a_kind_into_failures() {
+    use trailproof::report::Deny;
+    let s = make(Spec {
+        restart_at: Some(3),
+        ..small_spec()
+    });
+    let r = s.verify();
+    assert_eq!(
+        finding_of(&r, Kind::ChainRestart).severity,
+        Severity::Warning
+    );
+    assert_eq!(r.exit_code, exit::VERIFIED);
+    for deny in [Deny::Warnings, Deny::Kind(Kind::ChainRestart)] {
+        let mut r = s.verify();
+        r.deny(&[deny]);
+        assert_eq!(finding_of(&r, Kind::ChainRestart).severity, Severity::Error);
+        assert_eq!(r.exit_code, exit::FINDINGS, "{deny:?}");
+    }
+    let mut r = s.verify();
+    r.deny(&[Deny::Kind(Kind::LogModified)]);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+    assert!("chain_tail_gap".parse::<Deny>().is_ok());
+    assert!("nonsense"
+        .parse::<Deny>()
+        .unwrap_err()
+        .contains("log_pending"));
+}

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::finding::{Finding, Severity, Unverified, Window};
+use crate::finding::{Finding, Kind, Severity, Unverified, Window};
 use crate::keys::KeyInfo;
 use crate::layout::{Location, ScopeId, Timestamp};
 
@@ -189,6 +189,101 @@ impl Report {
 
     /// 1 when there is an error finding; else 2 when anything could not be checked or nothing
     /// was found to check; else 0.
+    /// Turns the findings `deny` names into failures (`--deny warnings`, `--deny KIND`), as
+    /// cargo-audit's `--deny` does, and decides the exit code again.
+    pub fn deny(&mut self, deny: &[Deny]) {
+        for f in &mut self.findings {
+            let denied = deny.iter().any(|d| match d {
+                Deny::Warnings => f.severity == Severity::Warning,
+                Deny::Kind(k) => *k == f.kind,
+            });
+            if denied {
+                f.severity = Severity::Error;
+            }
+        }
+        self.exit_code = self.decide_exit_code();
+    }
+
+    /// Checks that every expected (account, region, trail) has a chain reaching `horizon` (less
+    /// CloudTrail's 90 minutes of delivery allowance): else a `scope_missing` finding naming
+    /// what was expected and what was found. Decides the exit code again.
+    pub fn expect(&mut self, expected: &Expected, horizon: Timestamp) {
+        let any = |v: &[String]| -> Vec<Option<String>> {
+            if v.is_empty() {
+                vec![None]
+            } else {
+                v.iter().cloned().map(Some).collect()
+            }
+        };
+        if expected.is_empty() {
+            return;
+        }
+        let due = horizon - crate::chain::TAIL_ALLOWANCE;
+        let mut missing = Vec::new();
+        for account in any(&expected.accounts) {
+            for region in any(&expected.regions) {
+                for trail in any(&expected.trails) {
+                    let matching: Vec<&ScopeSummary> = self
+                        .scopes
+                        .iter()
+                        .filter(|s| account.as_ref().is_none_or(|a| *a == s.account))
+                        .filter(|s| region.as_ref().is_none_or(|r| *r == s.region))
+                        .filter(|s| trail.as_ref().is_none_or(|t| *t == s.trail))
+                        .collect();
+                    let reach = matching
+                        .iter()
+                        .filter_map(|s| s.covered.iter().map(|w| w.1).max())
+                        .max();
+                    let what = [
+                        account.as_ref().map(|a| format!("account {a}")),
+                        region.as_ref().map(|r| format!("region {r}")),
+                        trail.as_ref().map(|t| format!("trail {t}")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                    let message = match reach {
+                        Some(r) if r >= due => continue,
+                        Some(r) => format!(
+                            "expected {what}: its digest chains end at {}, before {} (the horizon, less CloudTrail's 90 minutes): the newest digests are gone or logging stopped",
+                            crate::layout::format_time(r),
+                            crate::layout::format_time(due)
+                        ),
+                        None if matching.is_empty() => format!(
+                            "expected {what}: no digest chain was found for it (its trail, region or account folder is absent, or holds no valid digest in range)"
+                        ),
+                        None => format!(
+                            "expected {what}: its scopes hold no valid digest in range"
+                        ),
+                    };
+                    let location = Location {
+                        prefix: String::new(),
+                        org_id: None,
+                        account: account.clone().unwrap_or_default(),
+                        region: region.clone().unwrap_or_default(),
+                    };
+                    let mut f = Finding::new(
+                        Kind::ScopeMissing,
+                        false,
+                        &location,
+                        trail.as_deref(),
+                        None,
+                        message,
+                    );
+                    if let Some(r) = reach {
+                        f = f.window(Window(r, horizon));
+                    }
+                    missing.push(f);
+                }
+            }
+        }
+        self.findings.extend(missing);
+        self.findings
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.exit_code = self.decide_exit_code();
+    }
+
     pub fn decide_exit_code(&self) -> i32 {
         if self.count(Severity::Error) > 0 {
             exit::FINDINGS
@@ -270,6 +365,46 @@ impl fmt::Display for Format {
 }
 
 /// Renders `report` in `format`; `color` asks for ANSI colour (text only).
+/// A rule that makes more findings fail the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deny {
+    /// Every warning.
+    Warnings,
+    /// Every finding of this kind.
+    Kind(Kind),
+}
+
+impl FromStr for Deny {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Deny, String> {
+        if s == "warnings" {
+            return Ok(Deny::Warnings);
+        }
+        Kind::named(s).map(Deny::Kind).ok_or_else(|| {
+            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            format!(
+                "{s:?}: expected warnings or a finding kind ({})",
+                kinds.join(", ")
+            )
+        })
+    }
+}
+
+/// What must exist in the bucket (`--expect-account`, `--expect-region`, `--expect-trail`):
+/// every combination of the given values; an empty list matches any.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub trails: Vec<String>,
+}
+
+impl Expected {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.regions.is_empty() && self.trails.is_empty()
+    }
+}
+
 pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
         Format::Text => render_text(report, color),

@@ -197,6 +197,10 @@ impl Store for Copier<'_> {
         self.source.root()
     }
 
+    fn folder_markers(&self) -> usize {
+        self.source.folder_markers()
+    }
+
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
         let listed = self.source.list(prefix).await;
         match &listed {

@@ -142,7 +142,7 @@ impl Session {
             .map_or("us-east-1".to_string(), |r| r.to_string())
     }
 
-    fn s3_client(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+    pub fn s3_client(&self, region: Option<&str>) -> aws_sdk_s3::Client {
         let mut builder =
             aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.path_style);
         if let Some(r) = region {

@@ -211,7 +211,7 @@ pub enum SimError {
 }
 
 /// One object of the simulated bucket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimObject {
     pub bytes: Vec<u8>,
     pub metadata: BTreeMap<String, String>,

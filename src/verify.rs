@@ -307,6 +307,12 @@ pub async fn execute_as_keys_arrive<S: Store>(
             store.source()
         ));
     }
+    let markers = store.folder_markers();
+    if markers > 0 {
+        notes.push(format!(
+            "{markers} folder marker(s) (zero-byte objects whose keys end in /, as the S3 console and sync tools make them) were left out: they are not evidence"
+        ));
+    }
     let seen: usize = summaries.values().map(|s| s.digests.seen()).sum();
     let valid: usize = summaries.values().map(|s| s.digests.valid).sum();
     if seen > 0 && valid == 0 && findings.iter().any(|f| f.kind == Kind::DigestKeyUnknown) {
@@ -646,6 +652,8 @@ struct DayListing {
     failed: Vec<Unverified>,
     /// The digest folder, when it could not be listed.
     digests_unlisted: Option<String>,
+    /// Folders inside the day folders (digests first): CloudTrail writes none.
+    nested: Vec<(bool, String)>,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -678,8 +686,15 @@ impl<S: Store> Ctx<'_, S> {
         let mut out = DayListing::default();
         for (i, (folder, listed)) in [digests, logs].into_iter().enumerate() {
             match listed {
-                Ok(listing) if i == 0 => out.digests = listing.objects,
-                Ok(listing) => out.logs = listing.objects,
+                Ok(listing) => {
+                    out.nested
+                        .extend(listing.folders.into_iter().map(|f| (i == 0, f)));
+                    if i == 0 {
+                        out.digests = listing.objects;
+                    } else {
+                        out.logs = listing.objects;
+                    }
+                }
                 Err(e) => {
                     if i == 0 {
                         out.digests_unlisted = Some(folder.clone());
@@ -933,6 +948,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
     /// the date's valid digests list, to be hashed.
     async fn day(&mut self, date: NaiveDate, listing: DayListing) -> Vec<LogToHash> {
         self.out.unverified.extend(listing.failed);
+        self.nested_folders(listing.nested).await;
         if let Some(folder) = listing.digests_unlisted {
             let (from, to) = date_hours(date, date);
             self.unlisted_days.push((
@@ -990,6 +1006,60 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
         checks.extend(self.ctx.read_digests(wanted).await);
         checks
+    }
+
+    /// Lists what lies in folders below a day folder, where CloudTrail writes no folder: every
+    /// object there (a log moved one level down, say) is a finding, never silence. Folder
+    /// markers are left out by the store; folders nested deeper than a few levels are reported
+    /// as folders.
+    async fn nested_folders(&mut self, nested: Vec<(bool, String)>) {
+        const DEPTH: usize = 3;
+        let mut level = nested;
+        for depth in 0..=DEPTH {
+            let mut next = Vec::new();
+            for (digests, folder) in level {
+                if depth == DEPTH {
+                    self.nested_object(digests, &folder, "a folder nested below a day folder");
+                    continue;
+                }
+                match self.ctx.list(&folder).await {
+                    Ok(listing) => {
+                        for object in listing.objects {
+                            self.nested_object(
+                                digests,
+                                &object.key,
+                                "an object in a folder below a day folder, where CloudTrail writes none",
+                            );
+                        }
+                        next.extend(listing.folders.into_iter().map(|f| (digests, f)));
+                    }
+                    Err(e) => self.unverified(&folder, format!("cannot list: {}", e.cause())),
+                }
+            }
+            level = next;
+        }
+    }
+
+    fn nested_object(&mut self, digests: bool, key: &str, what: &str) {
+        let kind = if digests {
+            Kind::DigestMalformed
+        } else {
+            Kind::LogUnlisted
+        };
+        let location = self.location.clone();
+        self.out.findings.push(Finding::new(
+            kind,
+            self.ctx.opts.strict,
+            &location,
+            None,
+            Some(key),
+            format!("{what}: CloudTrail did not put it there"),
+        ));
+        if !digests {
+            for summary in self.out.summaries.values_mut() {
+                summary.logs.unlisted += 1;
+            }
+        }
     }
 
     /// An object in a digest folder that is not named like a digest: CloudTrail did not write it.

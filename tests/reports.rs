@@ -128,7 +128,7 @@ fn text_names_every_kind_escapes_control_characters_and_ends_with_the_verdict() 
         .lines()
         .last()
         .unwrap()
-        .starts_with("TAMPERING OR LOSS: 11 error finding(s)"));
+        .starts_with("TAMPERING OR LOSS: 12 error finding(s)"));
     let colored = report::render(&r, Format::Text, true);
     assert!(colored.contains("\u{1b}[1;31merror"), "errors in red");
     assert!(colored.contains("\u{1b}[33mwarning"), "warnings in yellow");
@@ -147,7 +147,7 @@ fn json_is_the_report_and_keeps_hostile_keys_exactly() {
         .iter()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 14);
+    assert_eq!(kinds.len(), 15);
     assert!(v["findings"]
         .as_array()
         .unwrap()
@@ -238,9 +238,9 @@ fn html_escapes_hostile_keys_and_carries_the_verdict_counts_and_timeline() {
         "no external assets"
     );
     assert!(html.contains(
-        "id=\"verdict\" class=\"verdict exit-1\">TAMPERING OR LOSS: 11 error finding(s)"
+        "id=\"verdict\" class=\"verdict exit-1\">TAMPERING OR LOSS: 12 error finding(s)"
     ));
-    assert!(html.contains("<b id=\"count-errors\">11</b>"));
+    assert!(html.contains("<b id=\"count-errors\">12</b>"));
     for state in ["verified", "missing", "invalid", "unverified", "gap"] {
         assert!(html.contains(&format!("data-state=\"{state}\"")), "{state}");
     }
@@ -288,12 +288,12 @@ fn html_report_renders_in_a_real_browser_and_its_filters_work() {
     let out = headless(&["--dump-dom", &url]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
-        dom.contains("TAMPERING OR LOSS: 11 error finding(s)"),
+        dom.contains("TAMPERING OR LOSS: 12 error finding(s)"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        dom.contains("<b id=\"count-errors\">11</b>")
+        dom.contains("<b id=\"count-errors\">12</b>")
             && dom.contains("<b id=\"count-unverified\">3</b>")
     );
     assert_eq!(
@@ -301,13 +301,13 @@ fn html_report_renders_in_a_real_browser_and_its_filters_work() {
         0,
         "nothing hidden without a filter"
     );
-    assert!(dom.contains("<span id=\"shown\">14</span>"));
+    assert!(dom.contains("<span id=\"shown\">15</span>"));
 
     // The filter, set from the address, runs in the page: only the log_modified row is shown.
     let out = headless(&["--dump-dom", &format!("{url}#kind=log_modified")]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("<span id=\"shown\">1</span>"), "{dom}");
-    assert_eq!(dom.matches("class=\"hidden\"").count(), 13);
+    assert_eq!(dom.matches("class=\"hidden\"").count(), 14);
 
     let shot = dir.path().join("report.png");
     let out = headless(&[

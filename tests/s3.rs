@@ -1023,3 +1023,118 @@ fn a_copys_own_keys_are_used_only_on_the_users_word_or_its_custody_signature() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the manifest was changed"), "{stderr}");
 }
+
+/// Verifies `s3://bucket` on a SeaweedFS server with the test key, as of `end`.
+fn verify_seaweed(
+    server: &common::seaweed::Seaweed,
+    bucket: &str,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Report {
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await;
+        let store = session.s3_store(bucket, "").await.unwrap();
+        let opts = Options {
+            start: None,
+            end,
+            horizon: end,
+            accounts: vec![],
+            regions: vec![],
+            trails: vec![],
+            jobs: 16,
+            strict: false,
+            progress: None,
+        };
+        verify::verify(&store, Arc::new(test_keys()), opts)
+            .await
+            .unwrap()
+    })
+}
+
+fn upload_to(server: &common::seaweed::Seaweed, bucket: &Bucket) {
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await;
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    })
+}
+
+/// Folder markers at every level of a trail's folders, as the S3 console's "Create folder" and
+/// sync tools leave them (and as SeaweedFS lists them; s3s-fs does not keep such keys), are not
+/// evidence: the verdict is the clean bucket's, with a note. A non-empty object whose key ends
+/// in `/` is not a marker, and stays a finding.
+#[test]
+fn folder_markers_at_every_level_are_a_note_and_a_non_empty_one_a_finding() {
+    let server = common::seaweed::Seaweed::start().expect("a SeaweedFS server");
+    let mut bucket = simulate(&spec_for("marker-bucket", &[]), signer()).unwrap();
+    let mut markers = vec!["AWSLogs/".to_string(), "AWSLogs/111111111111/".to_string()];
+    for tree in ["CloudTrail", "CloudTrail-Digest"] {
+        for level in [
+            "",
+            "us-east-1/",
+            "us-east-1/2024/",
+            "us-east-1/2024/01/",
+            "us-east-1/2024/01/01/",
+        ] {
+            markers.push(format!("AWSLogs/111111111111/{tree}/{level}"));
+        }
+    }
+    for m in &markers {
+        bucket.objects.insert(m.clone(), Default::default());
+    }
+    upload_to(&server, &bucket);
+    let end = chrono::DateTime::parse_from_rfc3339("2024-01-01T07:00:00Z")
+        .unwrap()
+        .to_utc();
+    let r = verify_seaweed(&server, "marker-bucket", end);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert!(r.unverified.is_empty(), "{:#?}", r.unverified);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+    assert!(
+        r.notes.iter().any(|n| n.contains("folder marker(s)")),
+        "{:#?}",
+        r.notes
+    );
+}
+
+/// A log moved one folder below its day folder (where CloudTrail writes no folder) is found and
+/// reported, over S3 as from a folder; so is a digest moved likewise.
+#[test]
+fn objects_below_a_day_folder_are_findings_never_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bucket = simulate(&spec_for("nested-bucket", &[]), signer()).unwrap();
+    let day = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/";
+    let digest_day = "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/01/01/";
+    let log = bucket
+        .objects
+        .keys()
+        .find(|k| k.starts_with(day))
+        .unwrap()
+        .clone();
+    let moved = format!("{day}old/{}", log.rsplit('/').next().unwrap());
+    let object = bucket.objects[&log].clone();
+    bucket.objects.insert(moved.clone(), object);
+    let stray_digest = format!("{digest_day}x/y/copy.json.gz");
+    bucket
+        .objects
+        .insert(stray_digest.clone(), Default::default());
+    let server = serve(dir.path(), &[&bucket]);
+    let end = chrono::DateTime::parse_from_rfc3339("2024-01-01T07:00:00Z")
+        .unwrap()
+        .to_utc();
+    let r = verify_s3(&server, "nested-bucket", end);
+    assert_eq!(
+        pairs(&r),
+        set([
+            pair(Kind::LogUnlisted, &moved),
+            pair(Kind::DigestMalformed, &stray_digest)
+        ])
+    );
+    assert_eq!(r.exit_code, exit::FINDINGS);
+    let offline = tempfile::tempdir().unwrap();
+    write_dir(&bucket, &offline.path().join("m")).unwrap();
+    let local = verify_dir(&offline.path().join("m"), test_keys(), |o| o.end = end);
+    assert_eq!(pairs(&local), pairs(&r));
+    assert_eq!(r.exit_code, exit::FINDINGS);
+}

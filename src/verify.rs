@@ -168,6 +168,10 @@ pub struct Plan {
     started_at: Timestamp,
     work: Vec<LocationWork>,
     unverified: Vec<Unverified>,
+    /// Date folders after the end of the range, not examined.
+    after_end: usize,
+    /// Folders where date folders belong that are not named like dates, not examined.
+    not_dates: Vec<String>,
 }
 
 /// One location and its date folders in range, in date order.
@@ -237,6 +241,8 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
         store,
         opts,
         unverified: Vec::new(),
+        after_end: 0,
+        not_dates: Vec::new(),
     };
     opts.phase(Phase::Discovering, 0);
     let locations = discovery.discover().await?;
@@ -251,6 +257,8 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
         started_at,
         work,
         unverified: discovery.unverified,
+        after_end: discovery.after_end,
+        not_dates: discovery.not_dates,
     })
 }
 
@@ -274,6 +282,8 @@ pub async fn execute_as_keys_arrive<S: Store>(
         started_at,
         work,
         mut unverified,
+        after_end,
+        not_dates,
     } = plan;
     let mut findings = Vec::new();
     opts.phase(Phase::Verifying, 0);
@@ -292,7 +302,9 @@ pub async fn execute_as_keys_arrive<S: Store>(
         .collect()
         .await;
     let mut summaries = BTreeMap::new();
+    let mut outcomes_after = 0;
     for outcome in outcomes {
+        outcomes_after += outcome.after_end;
         findings.extend(outcome.findings);
         unverified.extend(outcome.unverified);
         summaries.extend(outcome.summaries);
@@ -305,6 +317,20 @@ pub async fn execute_as_keys_arrive<S: Store>(
         notes.push(format!(
             "nothing to verify: no digest file was found in {} for the range and filters given",
             store.source()
+        ));
+    }
+    let after: usize = after_end + outcomes_after;
+    if after > 0 {
+        notes.push(format!(
+            "{after} object(s) or date folder(s) lie after the end of the range ({}) and were not examined",
+            format_time(opts.end)
+        ));
+    }
+    if !not_dates.is_empty() {
+        notes.push(format!(
+            "{} folder(s) where CloudTrail writes only date folders are not named like dates, and were not examined: {}",
+            not_dates.len(),
+            not_dates.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
     let markers = store.folder_markers();
@@ -360,6 +386,8 @@ struct Discovery<'s, S> {
     store: &'s S,
     opts: &'s Options,
     unverified: Vec<Unverified>,
+    after_end: usize,
+    not_dates: Vec<String>,
 }
 
 impl<S: Store> Discovery<'_, S> {
@@ -538,28 +566,41 @@ impl<S: Store> Discovery<'_, S> {
         from: Option<NaiveDate>,
         to: NaiveDate,
     ) -> Vec<String> {
-        let keep = |folder: &str, depth: usize| -> bool {
+        // Some(true): in range; Some(false): a date folder outside it; None: not a date.
+        let keep = |folder: &str, depth: usize| -> Option<bool> {
             let parts: Vec<&str> = folder
                 .trim_end_matches('/')
                 .rsplit('/')
                 .take(depth)
                 .collect();
-            let nums: Vec<u32> = parts.iter().rev().filter_map(|p| p.parse().ok()).collect();
+            let nums: Vec<u32> = parts
+                .iter()
+                .rev()
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .filter_map(|p| p.parse().ok())
+                .collect();
             if nums.len() != depth {
-                return false;
+                return None;
             }
             let lo = from.map(|d| [d.year() as u32, d.month(), d.day()]);
             let hi = [to.year() as u32, to.month(), to.day()];
-            lo.is_none_or(|lo| nums[..] >= lo[..depth]) && nums[..] <= hi[..depth]
+            Some(lo.is_none_or(|lo| nums[..] >= lo[..depth]) && nums[..] <= hi[..depth])
         };
+        let hi = [to.year() as u32, to.month(), to.day()];
         let mut level = folders;
         for depth in 1..=3 {
             let listed = self.list_all(level).await;
-            level = listed
-                .into_iter()
-                .flat_map(|(_, l)| l.folders)
-                .filter(|f| keep(f, depth))
-                .collect();
+            level = Vec::new();
+            for folder in listed.into_iter().flat_map(|(_, l)| l.folders) {
+                match keep(&folder, depth) {
+                    Some(true) => level.push(folder),
+                    // Folders before the start are outside the range by the user's choice;
+                    // those after its end are counted.
+                    Some(false) if folder_after(&folder, depth, hi) => self.after_end += 1,
+                    Some(false) => {}
+                    None => self.not_dates.push(folder),
+                }
+            }
         }
         level
     }
@@ -621,6 +662,7 @@ impl<S: Store> Discovery<'_, S> {
                 continue;
             };
             if !is_digests && date > logs_to {
+                self.after_end += 1;
                 continue;
             }
             let day = work[i].days.entry(date).or_default();
@@ -795,6 +837,8 @@ struct Outcome {
     findings: Vec<Finding>,
     unverified: Vec<Unverified>,
     summaries: BTreeMap<ScopeId, ScopeSummary>,
+    /// Objects in the date folders read that lie after the end of the range.
+    after_end: usize,
 }
 
 /// A log object that no valid digest has listed so far: judged when the location is done,
@@ -1000,6 +1044,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                         None => wanted.push((object.key, name)),
                     }
                 }
+                Some(name) if name.end > self.ctx.opts.end => self.out.after_end += 1,
                 Some(_) => {}
                 None => self.foreign_digest_object(&object.key),
             }
@@ -1281,7 +1326,11 @@ impl<S: Store> LocationRun<'_, '_, S> {
             }
             let time = parse_log_key(&object.key).map(|n| n.time);
             if let Some(t) = time {
-                if opts.start.is_some_and(|s| t < s) || t > opts.end {
+                if t > opts.end {
+                    self.out.after_end += 1;
+                    continue;
+                }
+                if opts.start.is_some_and(|s| t < s) {
                     continue;
                 }
             }
@@ -1639,6 +1688,18 @@ fn folder_hours(rest: &str) -> Option<(Timestamp, Timestamp)> {
         _ => return None,
     };
     Some(date_hours(first, last))
+}
+
+/// Whether a date folder of `depth` levels (`YYYY/`, `YYYY/MM/`, `YYYY/MM/DD/`) lies after `hi`.
+fn folder_after(folder: &str, depth: usize, hi: [u32; 3]) -> bool {
+    let mut nums: Vec<u32> = folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .take(depth)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    nums.reverse();
+    nums.len() == depth && nums[..] > hi[..depth]
 }
 
 /// Splits `<base>YYYY/MM/DD/` into `<base>` and the date.

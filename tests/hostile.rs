@@ -1125,3 +1125,35 @@ fn the_hostile_evidence_corpus_ends_in_findings_or_clear_errors_never_a_hang_or_
         failures.join("\n")
     );
 }
+
+/// Moving a copy's recorded time earlier narrows what a run looks at, but never silently: the
+/// report says the range came from an unauthenticated manifest and counts what lies after it.
+#[cfg(unix)]
+#[test]
+fn a_manifest_moved_earlier_cannot_hide_later_objects_without_the_report_saying_so() {
+    let base = base();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mirror");
+    copy_tree(&base.root, &root);
+    let manifest = root.join(trailproof::store::local::MANIFEST);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["acquired_at"] = "2024-01-01T03:10:00Z".into();
+    std::fs::write(&manifest, value.to_string()).unwrap();
+    // Tampering after the recorded time.
+    let late = base.logs[5][0].clone();
+    std::fs::write(
+        root.join(&late),
+        trailproof::hash::gzip(b"{\"Records\":[]}"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_case(&root, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("no custody signature authenticates the manifest"),
+        "{notes}"
+    );
+    assert!(notes.contains("lie after the end of the range"), "{notes}");
+}

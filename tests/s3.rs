@@ -1141,3 +1141,41 @@ fn objects_below_a_day_folder_are_findings_never_silence() {
     assert_eq!(pairs(&local), pairs(&r));
     assert_eq!(r.exit_code, exit::FINDINGS);
 }
+
+/// A third of all requests answered 503 SlowDown, on a clean bucket of some 500 objects: the
+/// retries ride it out (the SDK's retry quota, drained by so many throttles, would otherwise stop
+/// retrying and leave objects unverified).
+#[test]
+fn a_third_of_requests_throttled_still_verifies_a_clean_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = simulate(
+        &Spec {
+            bucket: "throttled".into(),
+            accounts: vec![
+                "111111111111".parse().unwrap(),
+                "222222222222".parse().unwrap(),
+            ],
+            hours: 24,
+            logs_per_hour: 10,
+            log_bytes: 300,
+            ..Spec::default()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = serve(dir.path(), &[&bucket]);
+    server.state.set_faults(Faults {
+        slow_down_every: 3,
+        ..Faults::default()
+    });
+    let r = verify_s3(&server, "throttled", bucket.as_of);
+    assert!(
+        r.unverified.is_empty(),
+        "{:#?}",
+        &r.unverified[..r.unverified.len().min(5)]
+    );
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.exit_code, exit::VERIFIED);
+    let valid: usize = r.scopes.iter().map(|s| s.logs.valid).sum();
+    assert_eq!(valid, 2 * 24 * 10);
+}

@@ -220,3 +220,24 @@ pub fn copy_keys(
         .map_err(|e| format!("the copy's keys file {name}: {e}"))?;
     Ok(Some((KeyRing::new(keys), source)))
 }
+
+/// What a report says of an evidence copy: its manifest's record of the acquisition, the
+/// manifest's SHA-256, and the custody key whose signature verified (`custody_key`, already
+/// checked by the caller). `None` for a folder without a manifest.
+pub fn provenance(
+    store: &LocalStore,
+    custody_key: Option<&CustodyKey>,
+) -> Option<crate::report::Provenance> {
+    let manifest = store.manifest()?;
+    let bytes = open_regular(&store.root().join(MANIFEST), MANIFEST)
+        .and_then(|f| read_file(MANIFEST, f, crate::store::local::MAX_MANIFEST_BYTES))
+        .ok()?;
+    Some(crate::report::Provenance {
+        source: manifest.source.clone(),
+        caller: manifest.caller.clone(),
+        acquisition_started_at: manifest.acquisition.as_ref().map(|a| a.started_at),
+        acquisition_finished_at: manifest.observed_at(),
+        manifest_sha256: hex::encode(Sha256::digest(&bytes)),
+        custody_key: custody_key.map(|k| k.fingerprint()),
+    })
+}

@@ -224,6 +224,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
             let mut report = verify::verify(&store, Arc::new(keys), opts)
                 .await
                 .map_err(|e| e.to_string())?;
+            report.provenance = custody::provenance(&store, custody_key.as_ref());
             if observed.is_none() {
                 report.notes.push(format!(
                     "the copy records no acquisition time: logs not yet listed are judged as of {}; pass --end with the time the copy was made",

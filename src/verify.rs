@@ -170,7 +170,8 @@ pub struct Plan {
     unverified: Vec<Unverified>,
     /// Date folders after the end of the range, not examined.
     after_end: usize,
-    /// Folders where date folders belong that are not named like dates, not examined.
+    /// Folders under `AWSLogs/` that fit no folder of CloudTrail's grammar (not an account, org
+    /// id, region or date where one belongs), not examined.
     not_dates: Vec<String>,
 }
 
@@ -328,7 +329,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
     }
     if !not_dates.is_empty() {
         notes.push(format!(
-            "{} folder(s) where CloudTrail writes only date folders are not named like dates, and were not examined: {}",
+            "{} folder(s) under AWSLogs/ fit no folder CloudTrail writes (an account, org id, region or date where one belongs), and were not examined: {}",
             not_dates.len(),
             not_dates.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         ));
@@ -477,6 +478,9 @@ impl<S: Store> Discovery<'_, S> {
                     account_roots.push((prefix.clone(), None, name.to_string()));
                 } else if is_org_id(name) {
                     org_folders.push((prefix.clone(), name.to_string(), folder));
+                } else {
+                    // Only CloudTrail writes below AWSLogs/: an 11-digit "account" is not one.
+                    self.not_dates.push(folder);
                 }
             }
         }
@@ -492,6 +496,8 @@ impl<S: Store> Discovery<'_, S> {
                 let name = last_segment(&sub);
                 if is_account(name) {
                     account_roots.push((prefix.clone(), Some(org.clone()), name.to_string()));
+                } else {
+                    self.not_dates.push(sub);
                 }
             }
         }
@@ -525,6 +531,9 @@ impl<S: Store> Discovery<'_, S> {
             let base = by_folder[folder.as_str()];
             for sub in &listing.folders {
                 let region = last_segment(sub);
+                if !is_region(region) {
+                    self.not_dates.push(sub.clone());
+                }
                 if is_region(region)
                     && (self.opts.regions.is_empty()
                         || self.opts.regions.iter().any(|r| r == region))

@@ -1157,3 +1157,28 @@ fn a_manifest_moved_earlier_cannot_hide_later_objects_without_the_report_saying_
     );
     assert!(notes.contains("lie after the end of the range"), "{notes}");
 }
+
+/// A whole trail copied under an 11-digit "account", or a folder that is no region, is never
+/// silently ignored: the report counts and names it.
+#[test]
+fn folders_that_fit_no_folder_of_the_grammar_are_named_in_a_note() {
+    let base = base();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mirror");
+    copy_tree(&base.root, &root);
+    copy_tree(
+        &root.join("AWSLogs/111111111111"),
+        &root.join("AWSLogs/11111111111"),
+    );
+    std::fs::create_dir_all(root.join("AWSLogs/111111111111/CloudTrail/not-a-region/2024"))
+        .unwrap();
+    let report = verify_dir(&root, test_keys(), |_| {});
+    let note = report
+        .notes
+        .iter()
+        .find(|n| n.contains("fit no folder CloudTrail writes"))
+        .unwrap_or_else(|| panic!("{:#?}", report.notes));
+    assert!(note.starts_with("2 folder(s)"), "{note}");
+    assert!(note.contains("AWSLogs/11111111111/"), "{note}");
+    assert!(note.contains("CloudTrail/not-a-region/"), "{note}");
+}

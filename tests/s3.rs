@@ -828,6 +828,15 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
     let origin = off["keys"][0]["origin"].as_str().unwrap();
     assert!(origin.contains("trailproof-keys.json"), "{origin}");
     assert!(origin.contains("custody signature"), "{origin}");
+    // The report carries the copy's provenance.
+    assert_eq!(off["provenance"]["caller"], CALLER_ARN);
+    assert_eq!(off["provenance"]["source"], "s3://evidence-bucket/");
+    assert!(off["provenance"]["custody_key"].is_string());
+    let manifest_bytes = std::fs::read(copy.join("trailproof-manifest.json")).unwrap();
+    assert_eq!(
+        off["provenance"]["manifest_sha256"],
+        trailproof::hash::sha256_hex(&manifest_bytes)
+    );
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.join("trailproof-manifest.json")).unwrap())

@@ -177,6 +177,23 @@ pub struct Report {
     pub unverified: Vec<Unverified>,
     /// Things a reader must know about the run as a whole (for instance, that nothing was found).
     pub notes: Vec<String>,
+    /// For an evidence copy: where and when it was made, and on whose word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// Where an evidence copy came from, as its manifest records it, and whether a custody signature
+/// authenticates that record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    pub source: String,
+    pub caller: String,
+    pub acquisition_started_at: Option<Timestamp>,
+    pub acquisition_finished_at: Option<Timestamp>,
+    /// SHA-256 of the manifest's bytes.
+    pub manifest_sha256: String,
+    /// The custody key whose signature over the manifest verified, if one did.
+    pub custody_key: Option<String>,
 }
 
 impl Report {
@@ -187,8 +204,6 @@ impl Report {
             .count()
     }
 
-    /// 1 when there is an error finding; else 2 when anything could not be checked or nothing
-    /// was found to check; else 0.
     /// Turns the findings `deny` names into failures (`--deny warnings`, `--deny KIND`), as
     /// cargo-audit's `--deny` does, and decides the exit code again.
     pub fn deny(&mut self, deny: &[Deny]) {
@@ -284,6 +299,8 @@ impl Report {
         self.exit_code = self.decide_exit_code();
     }
 
+    /// 1 when there is an error finding; else 2 when anything could not be checked or nothing
+    /// was found to check; else 0.
     pub fn decide_exit_code(&self) -> i32 {
         if self.count(Severity::Error) > 0 {
             exit::FINDINGS

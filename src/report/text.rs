@@ -164,6 +164,31 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
         let _ = writeln!(w);
     }
+    if let Some(p) = &r.provenance {
+        let _ = writeln!(
+            w,
+            "Evidence copy of {} made by {}, {} .. {}; manifest SHA-256 {}; {}",
+            printable(if p.source.is_empty() {
+                "(source not recorded)"
+            } else {
+                &p.source
+            }),
+            printable(if p.caller.is_empty() {
+                "(caller not recorded)"
+            } else {
+                &p.caller
+            }),
+            p.acquisition_started_at
+                .map_or("-".into(), crate::layout::format_time),
+            p.acquisition_finished_at
+                .map_or("-".into(), crate::layout::format_time),
+            p.manifest_sha256,
+            match &p.custody_key {
+                Some(k) => format!("custody signature by {k} verified"),
+                None => "no custody signature checked".into(),
+            }
+        );
+    }
     for note in &r.notes {
         let _ = writeln!(w, "Note: {}", printable(note));
     }

@@ -1188,3 +1188,59 @@ fn a_third_of_requests_throttled_still_verifies_a_clean_bucket() {
     let valid: usize = r.scopes.iter().map(|s| s.logs.valid).sum();
     assert_eq!(valid, 2 * 24 * 10);
 }
+
+/// One request in ten stalls for 5 s before S3 answers: the stalled requests are sent again
+/// beside the first (hedged) and the run ends with the clean verdict, without waiting out every
+/// stall in turn.
+#[test]
+fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = simulate(
+        &Spec {
+            bucket: "stalled".into(),
+            hours: 12,
+            logs_per_hour: 4,
+            log_bytes: 300,
+            ..Spec::default()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = serve(dir.path(), &[&bucket]);
+    server.state.set_faults(Faults {
+        stall_every: 10,
+        stall: std::time::Duration::from_secs(5),
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let (report, hedged) = runtime().block_on(async {
+        let session = Session::connect(&aws_options(&server)).await;
+        let store = session.s3_store("stalled", "").await.unwrap();
+        let opts = Options {
+            start: None,
+            end: bucket.as_of,
+            horizon: bucket.as_of,
+            accounts: vec![],
+            regions: vec![],
+            trails: vec![],
+            jobs: 16,
+            strict: false,
+            progress: None,
+        };
+        let report = verify::verify(&store, Arc::new(test_keys()), opts)
+            .await
+            .unwrap();
+        (report, store.hedged_requests())
+    });
+    let took = started.elapsed();
+    assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.unverified);
+    assert!(hedged > 0, "no request was hedged");
+    // Hedges never add more than a tenth to the requests (a stalled request that is dropped
+    // never reaches the server's record).
+    let answered = server.state.requests().len() as u64;
+    assert!(
+        hedged * 10 <= answered + 10,
+        "{hedged} hedges for {answered} requests"
+    );
+    eprintln!("{hedged} hedged request(s); the run took {took:?}");
+}

@@ -42,6 +42,79 @@ pub struct S3Store {
     primed: Arc<Mutex<HashMap<String, Listing>>>,
     /// Folder markers seen in listings.
     markers: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long requests take to answer, for hedging the ones that stall.
+    latency: Arc<Latency>,
+}
+
+/// A request that has not answered after this many times the recent typical wait (and at least
+/// [`HEDGE_FLOOR`]) is sent again beside the first, and whichever answers first is used: one
+/// stalled response (a slow S3 partition, a lost packet) must not hold a location.
+const HEDGE_FACTOR: u32 = 8;
+const HEDGE_FLOOR: Duration = Duration::from_secs(1);
+/// At most one request in this many is hedged, so that hedges never double the load, even when
+/// every answer is slow (throttling backs off inside the SDK's own retries).
+const HEDGE_SHARE: u64 = 10;
+
+/// Recent time to answer (a moving average), and how many requests were sent and hedged.
+#[derive(Debug, Default)]
+struct Latency {
+    average_us: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+    hedged: std::sync::atomic::AtomicU64,
+}
+
+impl Latency {
+    fn record(&self, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let us = took.as_micros().min(u64::MAX as u128) as u64;
+        let old = self.average_us.load(Relaxed);
+        let new = if old == 0 { us } else { (old * 7 + us) / 8 };
+        self.average_us.store(new, Relaxed);
+    }
+
+    /// How long to wait before hedging, if this request may be hedged at all.
+    fn hedge_after(&self) -> Option<Duration> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let requests = self.requests.fetch_add(1, Relaxed) + 1;
+        if self.hedged.load(Relaxed) * HEDGE_SHARE >= requests {
+            return None;
+        }
+        let typical = Duration::from_micros(self.average_us.load(Relaxed));
+        Some((typical * HEDGE_FACTOR).max(HEDGE_FLOOR))
+    }
+
+    /// Sends with `send`, and again if the first has not answered in time; the first answer
+    /// wins and the other request is dropped.
+    async fn hedged<T, F>(&self, send: impl Fn() -> F) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        use futures::future::{select, Either};
+        let started = std::time::Instant::now();
+        let first = std::pin::pin!(send());
+        let Some(after) = self.hedge_after() else {
+            let out = first.await;
+            self.record(started.elapsed());
+            return out;
+        };
+        let timer = std::pin::pin!(tokio::time::sleep(after));
+        match select(first, timer).await {
+            Either::Left((out, _)) => {
+                self.record(started.elapsed());
+                out
+            }
+            Either::Right(((), first)) => {
+                self.hedged
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let second = std::pin::pin!(send());
+                let out = match select(first, second).await {
+                    Either::Left((out, _)) | Either::Right((out, _)) => out,
+                };
+                self.record(started.elapsed());
+                out
+            }
+        }
+    }
 }
 
 impl S3Store {
@@ -56,6 +129,7 @@ impl S3Store {
             root,
             primed: Arc::default(),
             markers: Arc::default(),
+            latency: Arc::default(),
         }
     }
 
@@ -78,11 +152,14 @@ impl S3Store {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
-        self.client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        self.latency
+            .hedged(|| {
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+            })
             .await
             .map_err(|e| get_error(key, e))
     }
@@ -297,6 +374,15 @@ fn get_error(
     }
 }
 
+impl S3Store {
+    /// How many requests were sent again beside one that stalled.
+    pub fn hedged_requests(&self) -> u64 {
+        self.latency
+            .hedged
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Store for S3Store {
     fn folder_markers(&self) -> usize {
         self.markers.load(std::sync::atomic::Ordering::Relaxed)
@@ -327,13 +413,16 @@ impl Store for S3Store {
         let mut token = None;
         loop {
             let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token)
-                .send()
+                .latency
+                .hedged(|| {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(prefix)
+                        .delimiter("/")
+                        .set_continuation_token(token.clone())
+                        .send()
+                })
                 .await
                 .map_err(|e| StoreError::unreadable(prefix, describe(&e)))?;
             for p in out.common_prefixes() {

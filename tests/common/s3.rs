@@ -54,6 +54,9 @@ pub struct Faults {
     /// `x-amz-bucket-region`, and an S3 request signed for another region answers 301
     /// PermanentRedirect, naming it likewise.
     pub bucket_region: Option<String>,
+    /// Every Nth request waits this long before it is answered (a stalled response).
+    pub stall_every: u64,
+    pub stall: Duration,
 }
 
 /// One request as the server saw it.
@@ -424,6 +427,9 @@ async fn handle(
         tokio::time::sleep(faults.delay).await;
     }
     let n = state.counter.fetch_add(1, Ordering::SeqCst) + 1;
+    if faults.stall_every > 0 && n % faults.stall_every == 0 {
+        tokio::time::sleep(faults.stall).await;
+    }
     let (parts, body) = req.into_parts();
     let body = body
         .collect()

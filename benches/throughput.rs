@@ -220,6 +220,7 @@ fn main() {
                 jobs: 64,
                 strict: false,
                 progress: None,
+                objects: None,
             };
             runtime
                 .block_on(verify(&store, keys.clone(), options))

@@ -121,6 +121,7 @@ fn options(
         jobs: jobs as usize,
         strict,
         progress,
+        objects: None,
     }
 }
 
@@ -143,14 +144,44 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     let local_source = s3_url(&args.source)
         .is_none()
         .then(|| Path::new(&args.source));
-    let reports = open_reports(&args.reports, local_source)?;
+    if args.format == report::Format::Objects {
+        return Err("objects is a file of its own, not a report for standard output: use --report objects=PATH".into());
+    }
+    let mut reports = open_reports(&args.reports, local_source)?;
+    // The per-object evidence is streamed while the run goes, not rendered after it.
+    let objects = match reports
+        .iter()
+        .position(|r| r.format == report::Format::Objects)
+    {
+        Some(at) => {
+            let file = reports.remove(at);
+            file.file.set_len(0).map_err(|e| {
+                format!(
+                    "cannot write the objects report to {}: {e}",
+                    file.path.display()
+                )
+            })?;
+            Some((
+                Arc::new(report::ObjectLog::new(Box::new(file.file))),
+                file.path,
+            ))
+        }
+        None => None,
+    };
+    if let Some(again) = reports.iter().find(|r| r.format == report::Format::Objects) {
+        return Err(format!(
+            "--report objects= is given twice ({})",
+            again.path.display()
+        ));
+    }
     let mut horizon = chrono::Utc::now();
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
             let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
             let now = chrono::Utc::now();
             let end = args.filters.end.unwrap_or(now);
-            let opts = options(args.filters, end, now, args.jobs, args.strict, progress);
+            let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
+            opts.objects = objects.as_ref().map(|(log, _)| log.clone());
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -219,7 +250,8 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
             let ranged_by_manifest = args.filters.end.is_none() && recorded.is_some();
             let observed = store.manifest().and_then(|m| m.observed_at());
             horizon = observed.unwrap_or(horizon);
-            let opts = options(args.filters, end, horizon, args.jobs, args.strict, progress);
+            let mut opts = options(args.filters, end, horizon, args.jobs, args.strict, progress);
+            opts.objects = objects.as_ref().map(|(log, _)| log.clone());
             let opts_horizon = opts.horizon;
             let mut report = verify::verify(&store, Arc::new(keys), opts)
                 .await
@@ -248,7 +280,19 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     };
     report.expect(&expected, horizon.min(report.range.end));
     report.deny(&args.deny);
-    Ok(write_reports(&report, reports, args.format, color))
+    let mut code = write_reports(&report, reports, args.format, color);
+    if let Some((log, path)) = objects {
+        if let Err(e) = log.finish() {
+            eprintln!(
+                "trailproof: error: cannot write the objects report to {}: {e}",
+                path.display()
+            );
+            if code != exit::FINDINGS {
+                code = exit::INCOMPLETE;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// A report file, opened before the run so that a path that cannot be written is known before

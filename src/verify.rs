@@ -101,6 +101,8 @@ pub struct Options {
     pub strict: bool,
     /// Where progress goes, if anywhere.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Where a line per object examined goes (`--report objects=PATH`), if anywhere.
+    pub objects: Option<Arc<crate::report::ObjectLog>>,
 }
 
 impl Options {
@@ -982,6 +984,30 @@ async fn hash_logs<S: Store>(
 }
 
 impl<S: Store> LocationRun<'_, '_, S> {
+    /// Records what became of one object, for `--report objects=PATH`.
+    fn object(
+        &self,
+        key: &str,
+        object: &'static str,
+        outcome: &str,
+        cause: Option<&str>,
+        sha256: Option<&str>,
+        digest: Option<&str>,
+    ) {
+        if let Some(log) = &self.ctx.opts.objects {
+            log.record(&crate::report::ObjectRecord {
+                key,
+                object,
+                outcome,
+                cause,
+                sha256,
+                digest,
+                etag: None,
+                version_id: None,
+            });
+        }
+    }
+
     fn unverified(&mut self, key: &str, cause: impl Into<String>) {
         self.out.unverified.push(Unverified {
             key: key.to_string(),
@@ -1101,6 +1127,8 @@ impl<S: Store> LocationRun<'_, '_, S> {
             Kind::LogUnlisted
         };
         let location = self.location.clone();
+        let object = if digests { "digest" } else { "log" };
+        self.object(key, object, kind.as_str(), None, None, None);
         self.out.findings.push(Finding::new(
             kind,
             self.ctx.opts.strict,
@@ -1222,6 +1250,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 for l in listings.iter().filter(|l| l.selected) {
                     self.summary(l.scope).logs.unverified += 1;
                 }
+                self.object(key, "log", "unverified", Some(&cause), None, None);
                 self.unverified(key, cause);
                 continue;
             }
@@ -1230,6 +1259,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     "listed by {} in another bucket ({}); not checked",
                     l.digest, l.bucket
                 );
+                self.object(key, "log", "unverified", Some(&cause), None, Some(l.digest));
                 self.unverified(key, cause);
                 continue;
             }
@@ -1268,6 +1298,8 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     )
                     .digest(&listing.digest)
                 };
+                let actual = outcome.as_ref().ok().map(|i| hex::encode(i.sha256));
+                let kind_of = |f: &Option<Finding>| f.as_ref().map_or("valid", |f| f.kind.as_str());
                 let counts = &mut self.summary(scope).logs;
                 let found = match &outcome {
                     Ok(inflated) => {
@@ -1311,10 +1343,27 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     }
                     Err(HashFailure::Store(e)) => {
                         counts.unverified += 1;
-                        self.unverified(key, e.cause());
-                        None
+                        let cause = e.cause();
+                        self.object(
+                            key,
+                            "log",
+                            "unverified",
+                            Some(&cause),
+                            None,
+                            Some(&listing.digest),
+                        );
+                        self.unverified(key, cause);
+                        continue;
                     }
                 };
+                self.object(
+                    key,
+                    "log",
+                    kind_of(&found),
+                    None,
+                    actual.as_deref(),
+                    Some(&listing.digest),
+                );
                 if let Some(mut f) = found {
                     if let Some(t) = time {
                         f = f.at(t);
@@ -1387,6 +1436,20 @@ impl<S: Store> LocationRun<'_, '_, S> {
             if scope.location != self.location || !self.ctx.opts.selects(scope) {
                 continue;
             }
+            let (outcome, cause) = match &check.status {
+                DigestStatus::Valid => ("valid", None),
+                DigestStatus::Failed { kind, .. } => (kind.as_str(), None),
+                DigestStatus::Unverified(cause) => ("unverified", Some(cause.as_str())),
+                DigestStatus::Missing => (Kind::DigestMissing.as_str(), None),
+            };
+            self.object(
+                &check.key,
+                "digest",
+                outcome,
+                cause,
+                check.sha256.as_deref(),
+                None,
+            );
             let summary = self.summary(scope);
             match &check.status {
                 DigestStatus::Valid => summary.digests.valid += 1,
@@ -1458,6 +1521,15 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     end: opts.end,
                     strict: opts.strict,
                 });
+                for f in outcome
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == Kind::DigestMissing)
+                {
+                    if let Some(key) = &f.key {
+                        self.object(key, "digest", "digest_missing", None, None, None);
+                    }
+                }
                 let summary = self.summary(scope);
                 summary.digests.missing += outcome
                     .findings
@@ -1512,10 +1584,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
         let mut strays: Vec<Finding> = Vec::new();
         for (key, stray) in std::mem::take(&mut self.strays) {
             if let Some(digest) = &stray.listed_by_failed {
-                self.unverified(
-                    &key,
-                    format!("listed only by {digest}, which failed verification"),
-                );
+                let cause = format!("listed only by {digest}, which failed verification");
+                self.object(&key, "log", "unverified", Some(&cause), None, Some(digest));
+                self.unverified(&key, cause);
                 continue;
             }
             // A digest that could not be read may be the one that lists this log: that is
@@ -1524,6 +1595,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 .time
                 .and_then(|t| unread.iter().find(|(s, e, _)| t >= *s && t <= *e));
             if let Some((_, _, why)) = unread_digest {
+                self.object(&key, "log", "unverified", Some(why), None, None);
                 self.unverified(&key, why.clone());
                 continue;
             }
@@ -1531,6 +1603,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 Some(t) if opts.may_be_pending(t) => Kind::LogPending,
                 _ => Kind::LogUnlisted,
             };
+            self.object(&key, "log", kind.as_str(), None, None, None);
             for summary in self.out.summaries.values_mut() {
                 match kind {
                     Kind::LogUnlisted => summary.logs.unlisted += 1,

@@ -426,3 +426,66 @@ fn expect_and_deny_flags_change_the_verdict_of_the_demo_bucket() {
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("chain_restart"));
 }
+
+#[test]
+fn the_objects_report_has_a_line_per_object_examined_with_its_outcome_and_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("b");
+    simulate(
+        &bucket,
+        &["--tamper", "log-modified", "--tamper", "log-unlisted"],
+    );
+    let path = dir.path().join("objects.jsonl");
+    let out = trailproof(&[
+        "verify",
+        bucket.to_str().unwrap(),
+        "--public-keys",
+        &pem(),
+        "--report",
+        &format!("objects={}", path.display()),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcome = |kind: &str| {
+        lines
+            .iter()
+            .filter(|l| l["outcome"] == kind)
+            .collect::<Vec<_>>()
+    };
+    // 6 digests and 12 listed logs, plus the unlisted one.
+    assert_eq!(lines.iter().filter(|l| l["object"] == "digest").count(), 6);
+    assert_eq!(lines.iter().filter(|l| l["object"] == "log").count(), 13);
+    let modified = outcome("log_modified");
+    assert_eq!(modified.len(), 1);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "log_modified")
+        .unwrap();
+    assert_eq!(modified[0]["key"], finding["key"]);
+    assert_eq!(modified[0]["sha256"], finding["actual"]);
+    assert_eq!(modified[0]["digest"], finding["digest"]);
+    assert_eq!(outcome("log_unlisted").len(), 1);
+    assert!(outcome("valid")
+        .iter()
+        .all(|l| l["sha256"].as_str().is_some_and(|h| h.len() == 64)));
+
+    let out = trailproof(&[
+        "verify",
+        bucket.to_str().unwrap(),
+        "--public-keys",
+        &pem(),
+        "--format",
+        "objects",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("--report objects=PATH"));
+}

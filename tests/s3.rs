@@ -67,6 +67,7 @@ fn verify_s3_at(
             jobs: 16,
             strict: false,
             progress: None,
+            objects: None,
         };
         let plan = verify::plan(&store, &opts).await.unwrap();
         let mut keys = Vec::new();
@@ -946,6 +947,7 @@ fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
                 jobs: 1,
                 strict: false,
                 progress: None,
+                objects: None,
             };
             verify::verify(&store, Arc::new(test_keys()), opts)
                 .await
@@ -1055,6 +1057,7 @@ fn verify_seaweed(
             jobs: 16,
             strict: false,
             progress: None,
+            objects: None,
         };
         verify::verify(&store, Arc::new(test_keys()), opts)
             .await
@@ -1226,6 +1229,7 @@ fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
             jobs: 16,
             strict: false,
             progress: None,
+            objects: None,
         };
         let report = verify::verify(&store, Arc::new(test_keys()), opts)
             .await

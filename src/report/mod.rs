@@ -353,6 +353,9 @@ pub enum Format {
     Json,
     Junit,
     Html,
+    /// JSON Lines, one line per object examined, streamed while the run goes (`--report
+    /// objects=PATH` only): not a rendering of the report.
+    Objects,
 }
 
 impl FromStr for Format {
@@ -363,8 +366,9 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
             "html" => Ok(Format::Html),
+            "objects" => Ok(Format::Objects),
             other => Err(format!(
-                "unknown report format {other:?} (expected text, json, junit or html)"
+                "unknown report format {other:?} (expected text, json, junit, html, or objects for --report)"
             )),
         }
     }
@@ -377,6 +381,7 @@ impl fmt::Display for Format {
             Format::Json => "json",
             Format::Junit => "junit",
             Format::Html => "html",
+            Format::Objects => "objects",
         })
     }
 }
@@ -428,6 +433,7 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Json => render_json(report),
         Format::Junit => render_junit(report),
         Format::Html => render_html(report),
+        Format::Objects => String::new(),
     }
 }
 
@@ -449,4 +455,68 @@ pub fn markup_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// One object examined, as a line of `--report objects=PATH`: what it is, what became of it,
+/// and the evidence for that.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectRecord<'a> {
+    pub key: &'a str,
+    /// `digest` or `log`.
+    pub object: &'static str,
+    /// `valid`, a finding kind, or `unverified`.
+    pub outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'a str>,
+    /// SHA-256 of the inflated bytes, when they could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<&'a str>,
+    /// The digest that listed the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<&'a str>,
+}
+
+/// Where object records go: a line each, written as they are decided, so memory stays flat.
+pub struct ObjectLog {
+    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl ObjectLog {
+    pub fn new(out: Box<dyn std::io::Write + Send>) -> ObjectLog {
+        ObjectLog {
+            out: std::sync::Mutex::new(Box::new(std::io::BufWriter::new(out))),
+            failed: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn record(&self, record: &ObjectRecord<'_>) {
+        let mut line = serde_json::to_vec(record).expect("object record JSON");
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = out.write_all(&line) {
+            self.failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e.to_string());
+        }
+    }
+
+    /// Flushes what is buffered; the first write error, if any.
+    pub fn finish(&self) -> Result<(), String> {
+        let flushed = self
+            .out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
+            .map_err(|e| e.to_string());
+        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e),
+            None => flushed,
+        }
+    }
 }

@@ -151,6 +151,7 @@ pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options))
         jobs: 8,
         strict: false,
         progress: None,
+        objects: None,
     };
     adjust(&mut options);
     let runtime = tokio::runtime::Runtime::new().unwrap();

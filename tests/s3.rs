@@ -1248,3 +1248,42 @@ fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
     );
     eprintln!("{hedged} hedged request(s); the run took {took:?}");
 }
+
+/// A copy that could save no public keys cannot be verified on its own: `acquire` exits 2 and
+/// says why, in the manifest too. Given `--public-keys`, it saves those instead of fetching.
+#[test]
+fn acquire_without_keys_exits_2_and_the_manifest_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(spec_for("keyless-bucket", &[]));
+    let server = serve(dir.path(), &[&s.bucket]);
+    server.state.set_faults(Faults {
+        deny_keys: true,
+        ..Faults::default()
+    });
+    let end = "2024-01-01T07:00:00Z";
+    let copy = dir.path().join("evidence");
+    let out = acquire(&server, "keyless-bucket", &copy, end);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("public keys were not saved"), "{stderr}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("trailproof-manifest.json")).unwrap())
+            .unwrap();
+    assert!(manifest["problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("public keys were not saved"));
+    assert!(manifest.get("keys_file").is_none());
+
+    let copy = dir.path().join("evidence-with-keys");
+    let keys = fixture("keys/TEST-ONLY-list-public-keys.json");
+    let out = acquire_with(
+        &server,
+        "keyless-bucket",
+        &copy,
+        end,
+        &["--public-keys", keys.to_str().unwrap()],
+    );
+    assert_exit(&out, 0);
+    assert_exit(&verify_offline(&copy, &["--trust-copy-keys"]), 0);
+}

@@ -489,3 +489,37 @@ fn the_objects_report_has_a_line_per_object_examined_with_its_outcome_and_hash()
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("--report objects=PATH"));
 }
+
+/// A wrong --public-keys file: every digest names an unknown key. The findings stay errors (a
+/// forger's key looks the same), but the report says that no digest verified under any trusted
+/// key, and the table shows 0 hours, never -0.
+#[test]
+fn a_wrong_key_file_is_named_as_the_likely_cause_and_hours_show_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("other.pem");
+    let public = dir.path().join("other.pub.pem");
+    let ok = |c: &mut Command| {
+        c.stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(ok(Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&private)
+        .arg("2048")));
+    assert!(ok(Command::new("openssl")
+        .args(["rsa", "-RSAPublicKey_out", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)));
+    let out = trailproof(&["verify", &demo(), "--public-keys", public.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("no digest verified under any trusted key"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("digest_key_unknown"));
+    assert!(!stdout.contains(" -0 "), "{stdout}");
+}

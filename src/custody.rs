@@ -233,6 +233,7 @@ pub fn provenance(
         .and_then(|f| read_file(MANIFEST, f, crate::store::local::MAX_MANIFEST_BYTES))
         .ok()?;
     Some(crate::report::Provenance {
+        tool: manifest.tool.clone(),
         source: manifest.source.clone(),
         caller: manifest.caller.clone(),
         acquisition_started_at: manifest.acquisition.as_ref().map(|a| a.started_at),

@@ -186,6 +186,8 @@ pub struct Report {
 /// authenticates that record.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Provenance {
+    /// What made the copy, as its manifest says.
+    pub tool: String,
     pub source: String,
     pub caller: String,
     pub acquisition_started_at: Option<Timestamp>,

@@ -167,7 +167,12 @@ pub fn render_text(r: &Report, color: bool) -> String {
     if let Some(p) = &r.provenance {
         let _ = writeln!(
             w,
-            "Evidence copy of {} made by {}, {} .. {}; manifest SHA-256 {}; {}",
+            "Copy ({}) of {} made by {}, {} .. {}; manifest SHA-256 {}; {}",
+            printable(if p.tool.is_empty() {
+                "tool not recorded"
+            } else {
+                &p.tool
+            }),
             printable(if p.source.is_empty() {
                 "(source not recorded)"
             } else {

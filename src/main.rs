@@ -263,6 +263,12 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
                     trailproof::layout::format_time(opts_horizon)
                 ));
             }
+            if let (Some(at), None) = (observed, &custody_key) {
+                report.notes.push(format!(
+                    "logs not yet listed are judged as of {}, the acquisition time the copy's manifest records (or the newest signed digest, where later); no custody signature authenticates it",
+                    trailproof::layout::format_time(at)
+                ));
+            }
             if ranged_by_manifest && custody_key.is_none() {
                 report.notes.push(format!(
                     "the range ends at {}, as the copy's manifest records; no custody signature authenticates the manifest (pass --custody-key, or --end)",
@@ -313,7 +319,14 @@ fn open_reports(
     let mut opened: Vec<ReportFile> = Vec::new();
     let mut seen: Vec<std::path::PathBuf> = Vec::new();
     for (format, path) in files {
-        // Where the file is (or would be), links resolved, before anything is created.
+        // A link as the report file could lead anywhere, the evidence included.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "--report {format}={}: the path is a symbolic link; give the report a plain file path",
+                path.display()
+            ));
+        }
+        // Where the file is (or would be), before anything is created.
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             let parent = parent.unwrap_or(Path::new("."));
@@ -347,6 +360,23 @@ fn open_reports(
                     path.display()
                 )
             })?;
+        // A hard link to another file (evidence, say) would be overwritten through its other name.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = file.metadata().map_err(|e| {
+                format!(
+                    "cannot write the {format} report to {}: {e}",
+                    path.display()
+                )
+            })?;
+            if meta.nlink() > 1 {
+                return Err(format!(
+                    "--report {format}={}: the file has other names (hard links); give the report a file of its own",
+                    path.display()
+                ));
+            }
+        }
         seen.push(real);
         opened.push(ReportFile {
             format: *format,

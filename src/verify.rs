@@ -132,8 +132,12 @@ impl Options {
     }
 
     /// A log not listed yet may still be listed by a digest CloudTrail has not delivered.
-    fn may_be_pending(&self, log_time: Timestamp) -> bool {
-        log_time + UNLISTED_AFTER > self.horizon
+    ///
+    /// `signed` is the newest end of a valid digest seen: CloudTrail's own signature proves the
+    /// bucket was observed no earlier, whatever a copy's manifest says of its acquisition.
+    fn may_be_pending(&self, log_time: Timestamp, signed: Option<Timestamp>) -> bool {
+        let horizon = signed.map_or(self.horizon, |s| s.max(self.horizon));
+        log_time + UNLISTED_AFTER > horizon
     }
 
     fn selects(&self, scope: &ScopeId) -> bool {
@@ -1206,7 +1210,11 @@ impl<S: Store> LocationRun<'_, '_, S> {
             let beyond_end = self.ctx.opts.beyond_end(check.name.end);
             for log in &body.logs {
                 let log_time = parse_log_key(&log.key).map(|n| n.time);
-                if beyond_end && log_time.is_none_or(|t| t > self.ctx.opts.end) {
+                // Past the end, only a valid digest counts: a failed one is not reported, so it
+                // must not turn a log it names into "could not be checked" either.
+                if beyond_end
+                    && (!check.is_valid() || log_time.is_none_or(|t| t > self.ctx.opts.end))
+                {
                     continue;
                 }
                 if check.is_valid() {
@@ -1422,6 +1430,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
         self.report_digests(&checks);
         self.link_chains(&checks);
+        self.missing_before_the_end(&all, &checks);
         // A digest past the end that could not be read may list the range's last logs.
         self.judge_strays(&all);
         self.out
@@ -1475,6 +1484,57 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 // Counted from the chain's findings: a deleted digest is known by the link to it.
                 DigestStatus::Missing => {}
             }
+        }
+    }
+
+    /// A digest read past the end names its predecessor, inside the range, and that one is gone:
+    /// the chains, which stop at the end, cannot see that link, so it is reported here.
+    fn missing_before_the_end(&mut self, all: &[DigestCheck], checks: &[DigestCheck]) {
+        let opts = self.ctx.opts;
+        let reported: HashSet<String> = self
+            .out
+            .findings
+            .iter()
+            .filter(|f| f.kind == Kind::DigestMissing)
+            .filter_map(|f| f.key.clone())
+            .collect();
+        for later in all
+            .iter()
+            .filter(|c| opts.beyond_end(c.name.end) && c.is_valid())
+        {
+            let Some(prev) = later.body.as_ref().and_then(|b| b.previous.as_ref()) else {
+                continue;
+            };
+            let Some(gone) = checks
+                .iter()
+                .find(|c| c.key == prev.key && matches!(c.status, DigestStatus::Missing))
+            else {
+                continue;
+            };
+            let scope = &gone.name.scope;
+            if reported.contains(&gone.key)
+                || scope.location != self.location
+                || !opts.selects(scope)
+            {
+                continue;
+            }
+            let (s, e) = gone.window();
+            let finding = Finding::new(
+                Kind::DigestMissing,
+                opts.strict,
+                &scope.location,
+                Some(&scope.trail),
+                Some(&gone.key),
+                format!(
+                    "the digest is missing: {} names it as its predecessor; the hours {} are covered by no digest",
+                    later.key,
+                    Window(s, e)
+                ),
+            )
+            .window(Window(s, e))
+            .digest(&later.key);
+            self.out.findings.push(finding);
+            self.summary(scope).digests.missing += 1;
         }
     }
 
@@ -1568,8 +1628,13 @@ impl<S: Store> LocationRun<'_, '_, S> {
             .filter(|c| c.is_valid() && !c.name.backfill)
             .map(|c| c.window().1)
             .max();
-        // Windows of digests that could not be read, widened by CloudTrail's delivery delay.
-        // Hours whose digests could not be read or listed, widened by the delivery delay.
+        let signed = checks
+            .iter()
+            .filter(|c| c.is_valid())
+            .map(|c| c.window().1)
+            .max();
+        // Hours whose digests could not be read or listed: a digest lists logs named up to the
+        // delivery delay before its window, so the window is widened on both sides.
         let mut unread: Vec<(Timestamp, Timestamp, String)> = checks
             .iter()
             .filter(here)
@@ -1577,7 +1642,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
             .map(|c| {
                 let (s, e) = c.window();
                 let why = format!("the digest that may list it, {}, could not be read", c.key);
-                (s, e + DELIVERY_DELAY, why)
+                (s - DELIVERY_DELAY, e + DELIVERY_DELAY, why)
             })
             .collect();
         unread.append(&mut self.unlisted_days);
@@ -1600,7 +1665,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 continue;
             }
             let kind = match stray.time {
-                Some(t) if opts.may_be_pending(t) => Kind::LogPending,
+                Some(t) if opts.may_be_pending(t, signed) => Kind::LogPending,
                 _ => Kind::LogUnlisted,
             };
             self.object(&key, "log", kind.as_str(), None, None, None);
@@ -1673,7 +1738,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
             // findings of their own (they count as unlisted in their scope).
             strays.retain(|stray| {
                 let inside = stray.kind == Kind::LogUnlisted
-                    && stray.time.is_some_and(|t| t >= s && t < e + DELIVERY_DELAY);
+                    && stray.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t < e);
                 if inside {
                     missing.logs.extend(stray.key.clone());
                 }

@@ -336,7 +336,13 @@ fn report_paths_are_checked_before_the_run_and_a_failed_write_keeps_the_verdict(
             vec!["json=/nonexistent/r.json".into()],
             "/nonexistent/r.json",
         ),
+        (
+            vec![format!("json={}", dir.path().join("link.json").display())],
+            "symbolic link",
+        ),
     ];
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(bucket.join("report.json"), dir.path().join("link.json")).unwrap();
     for (reports, words) in cases {
         let mut args = vec![
             "verify".to_string(),

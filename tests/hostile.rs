@@ -1182,3 +1182,56 @@ fn folders_that_fit_no_folder_of_the_grammar_are_named_in_a_note() {
     assert!(note.contains("AWSLogs/11111111111/"), "{note}");
     assert!(note.contains("CloudTrail/not-a-region/"), "{note}");
 }
+
+/// A manifest whose acquisition time is moved into the past cannot turn an injected log into
+/// "pending": CloudTrail's own signatures prove the bucket was observed at least as late as the
+/// newest valid digest, and the report says the recorded time is unauthenticated.
+#[cfg(unix)]
+#[test]
+fn an_acquisition_time_moved_into_the_past_cannot_make_injected_logs_pending() {
+    let base = base();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mirror");
+    copy_tree(&base.root, &root);
+    let manifest = root.join(trailproof::store::local::MANIFEST);
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    value["acquired_at"] = "2000-01-01T00:00:00Z".into();
+    std::fs::write(&manifest, value.to_string()).unwrap();
+    let log = &base.logs[1][0];
+    let injected = log
+        .replace("T0120Z_", "T0133Z_")
+        .replace("T0140Z_", "T0133Z_");
+    assert_ne!(&injected, log);
+    std::fs::copy(root.join(log), root.join(&injected)).unwrap();
+    let (code, stdout, stderr) = run_case(&root, &["--end", "2024-01-01T07:00:00Z"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let unlisted: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "log_unlisted")
+        .collect();
+    assert_eq!(unlisted.len(), 1, "{:#?}", report["findings"]);
+    assert_eq!(unlisted[0]["key"], injected.as_str());
+    assert!(report["notes"]
+        .to_string()
+        .contains("no custody signature authenticates it"));
+}
+
+/// The range's last digest is deleted, and only the digest after the end (read to vouch for the
+/// range's last logs) names it: it is still reported missing.
+#[test]
+fn the_last_digest_of_the_range_deleted_is_found_through_the_digest_after_the_end() {
+    let scenario = make(small_spec());
+    let d = scenario.digests();
+    std::fs::remove_file(scenario.root.join(&d[3])).unwrap();
+    let end = trailproof::parse_rfc3339("2024-01-01T04:00:00Z").unwrap();
+    let report = verify_dir(&scenario.root, test_keys(), |o| o.end = end);
+    let f = finding_of(&report, Kind::DigestMissing);
+    assert_eq!(f.key.as_deref(), Some(d[3].as_str()));
+    assert_eq!(f.digest.as_deref(), Some(d[4].as_str()));
+    assert_eq!(report.scopes[0].digests.missing, 1);
+    assert_eq!(report.exit_code, exit::FINDINGS);
+}

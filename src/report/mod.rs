@@ -235,6 +235,14 @@ impl Report {
         if expected.is_empty() {
             return;
         }
+        // A signed digest proves the bucket was observed no earlier than its end, whatever an
+        // unauthenticated record of the observation says.
+        let newest = self
+            .scopes
+            .iter()
+            .flat_map(|s| s.covered.iter().map(|w| w.1))
+            .max();
+        let horizon = newest.map_or(horizon, |n| n.max(horizon));
         let due = horizon - crate::chain::TAIL_ALLOWANCE;
         let mut missing = Vec::new();
         for account in any(&expected.accounts) {

@@ -72,48 +72,51 @@ impl Latency {
         self.average_us.store(new, Relaxed);
     }
 
-    /// How long to wait before hedging, if this request may be hedged at all.
-    fn hedge_after(&self) -> Option<Duration> {
+    /// How long to wait before hedging.
+    fn hedge_after(&self) -> Duration {
         use std::sync::atomic::Ordering::Relaxed;
-        let requests = self.requests.fetch_add(1, Relaxed) + 1;
-        if self.hedged.load(Relaxed) * HEDGE_SHARE >= requests {
-            return None;
-        }
+        self.requests.fetch_add(1, Relaxed);
         let typical = Duration::from_micros(self.average_us.load(Relaxed));
-        Some((typical * HEDGE_FACTOR).max(HEDGE_FLOOR))
+        (typical * HEDGE_FACTOR).max(HEDGE_FLOOR)
     }
 
-    /// Sends with `send`, and again if the first has not answered in time; the first answer
-    /// wins and the other request is dropped.
-    async fn hedged<T, F>(&self, send: impl Fn() -> F) -> T
+    /// Whether one more hedge stays within the share, taken when the hedge would be sent: when
+    /// many requests stall at once (a brownout, throttling backing off), most are not hedged.
+    fn take_hedge(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let requests = self.requests.load(Relaxed);
+        let hedged = self.hedged.fetch_add(1, Relaxed);
+        if (hedged + 1) * HEDGE_SHARE > requests {
+            self.hedged.fetch_sub(1, Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Sends with `send`, and again if the first has not answered in time. The first success
+    /// wins and the other request is dropped; an error waits for the other's answer, so that a
+    /// fast failure never beats a slow success.
+    async fn hedged<T, E, F>(&self, send: impl Fn() -> F) -> Result<T, E>
     where
-        F: std::future::Future<Output = T>,
+        F: std::future::Future<Output = Result<T, E>>,
     {
         use futures::future::{select, Either};
         let started = std::time::Instant::now();
         let first = std::pin::pin!(send());
-        let Some(after) = self.hedge_after() else {
-            let out = first.await;
-            self.record(started.elapsed());
-            return out;
-        };
-        let timer = std::pin::pin!(tokio::time::sleep(after));
-        match select(first, timer).await {
-            Either::Left((out, _)) => {
-                self.record(started.elapsed());
-                out
-            }
+        let timer = std::pin::pin!(tokio::time::sleep(self.hedge_after()));
+        let out = match select(first, timer).await {
+            Either::Left((out, _)) => out,
+            Either::Right(((), first)) if !self.take_hedge() => first.await,
             Either::Right(((), first)) => {
-                self.hedged
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let second = std::pin::pin!(send());
-                let out = match select(first, second).await {
+                match select(first, second).await {
+                    Either::Left((Err(_), other)) | Either::Right((Err(_), other)) => other.await,
                     Either::Left((out, _)) | Either::Right((out, _)) => out,
-                };
-                self.record(started.elapsed());
-                out
+                }
             }
-        }
+        };
+        self.record(started.elapsed());
+        out
     }
 }
 

@@ -1239,7 +1239,7 @@ fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
     let took = started.elapsed();
     assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.unverified);
     assert!(hedged > 0, "no request was hedged");
-    // Hedges never add more than a tenth to the requests (a stalled request that is dropped
+    // Hedges never add more than a fifth to the requests (a stalled request that is dropped
     // never reaches the server's record).
     let answered = server.state.requests().len() as u64;
     assert!(

@@ -53,7 +53,7 @@ const HEDGE_FACTOR: u32 = 8;
 const HEDGE_FLOOR: Duration = Duration::from_secs(1);
 /// At most one request in this many is hedged, so that hedges never double the load, even when
 /// every answer is slow (throttling backs off inside the SDK's own retries).
-const HEDGE_SHARE: u64 = 10;
+const HEDGE_SHARE: u64 = 5;
 
 /// Recent time to answer (a moving average), and how many requests were sent and hedged.
 #[derive(Debug, Default)]

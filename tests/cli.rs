@@ -340,7 +340,14 @@ fn report_paths_are_checked_before_the_run_and_a_failed_write_keeps_the_verdict(
             vec![format!("json={}", dir.path().join("link.json").display())],
             "symbolic link",
         ),
+        (
+            vec![format!("json={}", dir.path().join("hard.json").display())],
+            "hard links",
+        ),
     ];
+    let evidence = bucket.join("trailproof-manifest.json");
+    std::fs::hard_link(&evidence, dir.path().join("hard.json")).unwrap();
+    let manifest_before = std::fs::read(&evidence).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(bucket.join("report.json"), dir.path().join("link.json")).unwrap();
     for (reports, words) in cases {
@@ -363,6 +370,7 @@ fn report_paths_are_checked_before_the_run_and_a_failed_write_keeps_the_verdict(
         !bucket.join("report.json").exists(),
         "nothing written into the evidence"
     );
+    assert_eq!(std::fs::read(&evidence).unwrap(), manifest_before);
 
     // A file that opens but cannot be written: the error is said, the report still reaches
     // standard output, and the tampering verdict stays 1.

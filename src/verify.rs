@@ -1613,14 +1613,8 @@ impl<S: Store> LocationRun<'_, '_, S> {
         let opts = self.ctx.opts;
         let location = self.location.clone();
         let here = |c: &&DigestCheck| c.name.scope.location == location;
-        if !opts.trails.is_empty()
-            && !checks
-                .iter()
-                .filter(here)
-                .any(|c| opts.selects(&c.name.scope))
-        {
-            return;
-        }
+        // Logs belong to the folder, not to a trail: with --trail, a log no trail's digest lists
+        // is judged all the same (the selected trail's digests may be the ones that are gone).
         // How far valid regular digests reach, across all trails delivering here.
         let reach = checks
             .iter()

@@ -1235,3 +1235,30 @@ fn the_last_digest_of_the_range_deleted_is_found_through_the_digest_after_the_en
     assert_eq!(report.scopes[0].digests.missing, 1);
     assert_eq!(report.exit_code, exit::FINDINGS);
 }
+
+/// With `--trail data`, deleting every digest of that trail must not make its logs vanish from
+/// the report: logs belong to the folder, and no digest lists them.
+#[test]
+fn a_selected_trail_whose_digests_are_all_deleted_still_has_its_logs_judged() {
+    let scenario = make(Spec {
+        trails: vec!["management".into(), "data".into()],
+        ..small_spec()
+    });
+    let digests = scenario
+        .root
+        .join("AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/01/01");
+    for entry in std::fs::read_dir(&digests).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("_data_") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let report = scenario.verify_with(|o| o.trails = vec!["data".into()]);
+    let unlisted = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::LogUnlisted)
+        .count();
+    assert!(unlisted >= 6, "{:#?}", report.findings);
+    assert_eq!(report.exit_code, exit::FINDINGS);
+}

@@ -58,16 +58,8 @@ fn verify_s3_at(
         let session = Session::connect(&aws_options(server)).await;
         let store = session.s3_store(bucket, prefix).await.unwrap();
         let opts = Options {
-            start: None,
-            end,
-            horizon: end,
-            accounts: vec![],
-            regions: vec![],
-            trails: vec![],
             jobs: 16,
-            strict: false,
-            progress: None,
-            objects: None,
+            ..options_at(end)
         };
         let plan = verify::plan(&store, &opts).await.unwrap();
         let mut keys = Vec::new();
@@ -938,16 +930,10 @@ fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
             let session = Session::connect(&options).await;
             let store = session.s3_store("one-permit", "").await.unwrap();
             let opts = Options {
-                start: None,
-                end: chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
-                horizon: chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
-                accounts: vec![],
-                regions: vec![],
-                trails: vec![],
                 jobs: 1,
-                strict: false,
-                progress: None,
-                objects: None,
+                ..options_at(
+                    chrono::DateTime::from_timestamp(1_704_146_400 + 31 * 3600, 0).unwrap(),
+                )
             };
             verify::verify(&store, Arc::new(test_keys()), opts)
                 .await
@@ -1048,16 +1034,8 @@ fn verify_seaweed(
         let session = Session::connect(&server.aws_options()).await;
         let store = session.s3_store(bucket, "").await.unwrap();
         let opts = Options {
-            start: None,
-            end,
-            horizon: end,
-            accounts: vec![],
-            regions: vec![],
-            trails: vec![],
             jobs: 16,
-            strict: false,
-            progress: None,
-            objects: None,
+            ..options_at(end)
         };
         verify::verify(&store, Arc::new(test_keys()), opts)
             .await
@@ -1220,16 +1198,8 @@ fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
         let session = Session::connect(&aws_options(&server)).await;
         let store = session.s3_store("stalled", "").await.unwrap();
         let opts = Options {
-            start: None,
-            end: bucket.as_of,
-            horizon: bucket.as_of,
-            accounts: vec![],
-            regions: vec![],
-            trails: vec![],
             jobs: 16,
-            strict: false,
-            progress: None,
-            objects: None,
+            ..options_at(bucket.as_of)
         };
         let report = verify::verify(&store, Arc::new(test_keys()), opts)
             .await

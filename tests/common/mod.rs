@@ -139,12 +139,12 @@ pub fn listed(gz: &[u8]) -> Vec<String> {
         .collect()
 }
 
-pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options)) -> Report {
-    let store = LocalStore::open(root, None).unwrap();
-    let mut options = Options {
+/// Options for the whole history up to `end`, the bucket observed at `end`, 8 requests at once.
+pub fn options_at(end: chrono::DateTime<chrono::Utc>) -> Options {
+    Options {
         start: None,
-        end: store.manifest().and_then(|m| m.range_end()).unwrap(),
-        horizon: store.manifest().and_then(|m| m.observed_at()).unwrap(),
+        end,
+        horizon: end,
         accounts: vec![],
         regions: vec![],
         trails: vec![],
@@ -152,7 +152,14 @@ pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options))
         strict: false,
         progress: None,
         objects: None,
-    };
+    }
+}
+
+pub fn verify_dir(root: &Path, keys: KeyRing, adjust: impl FnOnce(&mut Options)) -> Report {
+    let store = LocalStore::open(root, None).unwrap();
+    let manifest = store.manifest().unwrap();
+    let mut options = options_at(manifest.range_end().unwrap());
+    options.horizon = manifest.observed_at().unwrap();
     adjust(&mut options);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime

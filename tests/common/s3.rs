@@ -596,15 +596,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Options that send every AWS call to `endpoint` in us-east-1, signed with these credentials.
+pub fn endpoint_options(endpoint: &str, key: &str, secret: &str) -> trailproof::aws::AwsOptions {
+    trailproof::aws::AwsOptions {
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        static_credentials: Some((key.into(), secret.into())),
+        ..trailproof::aws::AwsOptions::default()
+    }
+}
+
 impl S3Server {
     /// Options that send every AWS call here, signed with the test credentials.
     pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
-        trailproof::aws::AwsOptions {
-            endpoint_url: Some(self.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-            ..trailproof::aws::AwsOptions::default()
-        }
+        endpoint_options(&self.endpoint, ACCESS_KEY, SECRET_KEY)
     }
 
     /// Answers ListPublicKeys with the public half of `signer`, valid 2023 to 2030.

@@ -73,12 +73,7 @@ impl Seaweed {
     }
 
     pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
-        trailproof::aws::AwsOptions {
-            endpoint_url: Some(self.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-            ..trailproof::aws::AwsOptions::default()
-        }
+        super::s3::endpoint_options(&self.endpoint, ACCESS_KEY, SECRET_KEY)
     }
 
     /// Polls a signed ListBuckets until it answers.

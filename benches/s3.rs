@@ -60,13 +60,15 @@ fn spec(days: u32, logs: u32) -> Spec {
     }
 }
 
-fn with_env(cmd: &mut Command, endpoint: &str) {
+/// Test credentials, S3 at the server's S3 endpoint and CloudTrail at its services endpoint.
+fn with_env(cmd: &mut Command, server: &S3Server) {
     cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", endpoint);
+        .env("AWS_ENDPOINT_URL_S3", &server.endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &server.aws_endpoint);
 }
 
 /// One run of a command, measured around its process alone.
@@ -174,7 +176,7 @@ fn ceiling(server: &S3Server, keys: &[String], jobs: usize) -> (Duration, Durati
 fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> (Duration, Duration) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let session = Session::connect(&server.aws_options()).await;
+        let session = Session::connect(&server.aws_options()).await.unwrap();
         let store = session.s3_store("bench-bucket", "").await.unwrap();
         let store = &store;
         let (t, cpu) = (Instant::now(), own_cpu());
@@ -239,7 +241,7 @@ fn main() {
     let server = S3Server::start(&dir.path().join("s3"));
     server.trust(&signer);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let session = Session::connect(&server.aws_options()).await;
+        let session = Session::connect(&server.aws_options()).await.unwrap();
         session
             .upload("bench-bucket", &bucket.objects, 32)
             .await
@@ -303,7 +305,7 @@ fn main() {
             "json",
             "-q",
         ]);
-        with_env(&mut cmd, &server.endpoint);
+        with_env(&mut cmd, &server);
         let (mut tp_wall, mut tp_cpu, mut tp_server_cpu) = (Duration::MAX, None, None);
         let mut tp_requests = 0;
         for _ in 0..ROUNDS {
@@ -352,7 +354,7 @@ fn main() {
                         "--region",
                         region,
                         "--endpoint-url",
-                        &server.endpoint,
+                        &server.aws_endpoint,
                         "cloudtrail",
                         "validate-logs",
                         "--trail-arn",
@@ -364,7 +366,7 @@ fn main() {
                         "--s3-bucket",
                         "bench-bucket",
                     ]);
-                    with_env(&mut cmd, &server.endpoint);
+                    with_env(&mut cmd, &server);
                     let run = measure(&cmd);
                     assert!(
                         run.code == 0

@@ -74,18 +74,51 @@ pub enum KeysCommand {
     Fetch(KeysFetchArgs),
 }
 
-/// How to reach AWS (S3 sources, acquire, keys fetch). Credentials come from the SDK's default
-/// chain: environment, shared config and credentials files, SSO, instance or task role.
+/// How to reach AWS (S3 sources, acquire, keys fetch), as with the AWS CLI. Credentials come
+/// from the SDK's default chain: environment, shared config and credentials files, SSO,
+/// web identity, container or instance role.
 #[derive(Debug, Default, Args)]
 pub struct AwsArgs {
-    /// The named profile to use from the shared AWS config and credentials files.
+    /// The named profile to use from the shared AWS config and credentials files (default:
+    /// AWS_PROFILE, else default).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 
-    /// Send every AWS call to this endpoint (MinIO, LocalStack, SeaweedFS, a fixture server),
-    /// with path-style bucket addressing.
+    /// The AWS region of the clients, as with the AWS CLI (default: AWS_REGION, the
+    /// profile's, else us-east-1). The bucket's own region is asked of S3. This is not a
+    /// filter: to check only some source regions, use --source-region (before 0.2, --region
+    /// was that filter).
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
+
+    /// S3's endpoint: an S3-compatible server (SeaweedFS, MinIO, a fixture server), with
+    /// path-style addressing. Only S3 calls go there, as with the AWS CLI; CloudTrail and STS
+    /// take theirs from --cloudtrail-endpoint-url, --sts-endpoint-url or
+    /// AWS_ENDPOINT_URL_CLOUDTRAIL / AWS_ENDPOINT_URL_STS. Default: AWS_ENDPOINT_URL_S3,
+    /// AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS's own.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// CloudTrail's endpoint (ListPublicKeys, DescribeTrails). Default:
+    /// AWS_ENDPOINT_URL_CLOUDTRAIL, AWS_ENDPOINT_URL, else AWS's own.
+    #[arg(long, value_name = "URL")]
+    pub cloudtrail_endpoint_url: Option<String>,
+
+    /// STS's endpoint (AssumeRole, GetCallerIdentity). Default: AWS_ENDPOINT_URL_STS,
+    /// AWS_ENDPOINT_URL, else AWS's own.
+    #[arg(long, value_name = "URL")]
+    pub sts_endpoint_url: Option<String>,
+
+    /// How buckets are addressed: auto is path-style for any S3 endpoint that is not AWS's
+    /// own, virtual-hosted for AWS.
+    #[arg(long, value_enum, default_value_t = Addressing::Auto, value_name = "STYLE")]
+    pub addressing_style: Addressing,
+
+    /// Trust only the certificate authorities in this PEM file (default: AWS_CA_BUNDLE, the
+    /// profile's ca_bundle, else the system's). HTTPS_PROXY, HTTP_PROXY and NO_PROXY are
+    /// honoured as by the AWS CLI.
+    #[arg(long, value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
 
     /// Assume this role first: the cross-account reader role a log-bucket owner grants an
     /// auditor or vendor.
@@ -99,6 +132,19 @@ pub struct AwsArgs {
     /// The session name for the assumed role (shows in the bucket owner's CloudTrail).
     #[arg(long, value_name = "NAME", requires = "role_arn")]
     pub role_session_name: Option<String>,
+
+    /// Turn on the AWS SDK's own tracing on standard error (requests, retries, credentials).
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// How buckets are addressed (`--addressing-style`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Addressing {
+    #[default]
+    Auto,
+    Path,
+    Virtual,
 }
 
 /// Which scopes and hours.
@@ -108,8 +154,9 @@ pub struct FilterArgs {
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
 
-    /// Only this source region (repeatable).
-    #[arg(long = "region", value_name = "NAME")]
+    /// Only this source region (repeatable): the region folders of CloudTrail/ and
+    /// CloudTrail-Digest/. (--region sets the clients' region, as with the AWS CLI.)
+    #[arg(long = "source-region", value_name = "NAME")]
     pub regions: Vec<String>,
 
     /// Only this trail (repeatable). Other trails delivering into the same log folders are
@@ -264,8 +311,8 @@ pub struct AcquireArgs {
 
 #[derive(Debug, Args)]
 pub struct KeysFetchArgs {
-    /// A region to fetch keys for (repeatable). Default: the SDK's region.
-    #[arg(long = "region", value_name = "NAME")]
+    /// A region to fetch keys for (repeatable). Default: the clients' region (--region).
+    #[arg(long = "source-region", value_name = "NAME")]
     pub regions: Vec<String>,
 
     /// Keys valid at any time from here. Default: 90 days before the end.
@@ -305,7 +352,7 @@ pub struct SimulateArgs {
     pub accounts: Vec<AccountSpec>,
 
     /// A source region (repeatable); the first is the trails' home region. Default: us-east-1.
-    #[arg(long = "region", value_name = "NAME")]
+    #[arg(long = "source-region", value_name = "NAME")]
     pub regions: Vec<String>,
 
     /// A trail writing into every account and region (repeatable). Default: management.

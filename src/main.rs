@@ -74,16 +74,31 @@ fn s3_url(source: &str) -> Option<(&str, &str)> {
     Some((bucket, prefix))
 }
 
-async fn session(aws: &AwsArgs) -> Session {
+/// A session as the AWS arguments say; `verbose` prints how AWS is reached and every call.
+async fn session(aws: &AwsArgs, verbose: bool) -> Result<Session, String> {
+    if aws.debug {
+        trailproof::aws::trace::debug();
+    }
     Session::connect(&AwsOptions {
         profile: aws.profile.clone(),
+        region: aws.region.clone(),
         endpoint_url: aws.endpoint_url.clone(),
+        cloudtrail_endpoint_url: aws.cloudtrail_endpoint_url.clone(),
+        sts_endpoint_url: aws.sts_endpoint_url.clone(),
+        addressing: match aws.addressing_style {
+            cli::Addressing::Auto => trailproof::aws::Addressing::Auto,
+            cli::Addressing::Path => trailproof::aws::Addressing::Path,
+            cli::Addressing::Virtual => trailproof::aws::Addressing::Virtual,
+        },
+        ca_bundle: aws.ca_bundle.clone(),
         role_arn: aws.role_arn.clone(),
         external_id: aws.external_id.clone(),
         session_name: aws.role_session_name.clone(),
-        ..AwsOptions::default()
+        verbose,
+        static_credentials: None,
     })
     .await
+    .map_err(|e| e.to_string())
 }
 
 /// A session and a store for `s3://bucket[/prefix]`.
@@ -91,11 +106,12 @@ async fn s3_source(
     bucket: &str,
     prefix: &str,
     aws: &AwsArgs,
+    verbose: bool,
 ) -> Result<(Session, trailproof::store::S3Store), String> {
     if bucket.is_empty() {
         return Err("no bucket name in the s3:// address".into());
     }
-    let session = session(aws).await;
+    let session = session(aws, verbose).await?;
     let store = session
         .s3_store(bucket, prefix)
         .await
@@ -126,7 +142,8 @@ fn options(
 }
 
 async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
-    let progress = progress::display(args.quiet, args.no_progress);
+    // With -v, the calls are printed as they happen, and a bar would break the lines.
+    let progress = progress::display(args.quiet, args.no_progress || args.verbose > 0);
     let color = match args.color {
         cli::Color::Always => true,
         cli::Color::Never => false,
@@ -177,7 +194,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     let mut horizon = chrono::Utc::now();
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
-            let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
+            let (session, store) = s3_source(bucket, prefix, &args.aws, args.verbose > 0).await?;
             let now = chrono::Utc::now();
             let end = args.filters.end.unwrap_or(now);
             let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
@@ -426,7 +443,7 @@ fn write_reports(
 async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
     let (bucket, prefix) = s3_url(&args.source)
         .ok_or_else(|| format!("{}: acquire copies from s3://bucket[/prefix]", args.source))?;
-    let (session, store) = s3_source(bucket, prefix, &args.aws).await?;
+    let (session, store) = s3_source(bucket, prefix, &args.aws, false).await?;
     let now = chrono::Utc::now();
     let end = args.filters.end.unwrap_or(now);
     let opts = options(
@@ -485,7 +502,7 @@ async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
 }
 
 async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {
-    let session = session(&args.aws).await;
+    let session = session(&args.aws, false).await?;
     let end = args.end.unwrap_or_else(chrono::Utc::now);
     let start = args.start.unwrap_or(end - chrono::Duration::days(90));
     if start >= end {
@@ -573,8 +590,8 @@ async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
     let made = simulate::simulate(&spec, &signer).map_err(|e| e.to_string())?;
     match &s3 {
         Some((bucket, _)) => {
-            session(&args.aws)
-                .await
+            session(&args.aws, false)
+                .await?
                 .upload(bucket, &made.objects, 32)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -43,9 +43,9 @@ const DEMO_ARGS: &[&str] = &[
     "o-exampleorg1/222222222222",
     "--account",
     "central-logs/333333333333",
-    "--region",
+    "--source-region",
     "us-east-1",
-    "--region",
+    "--source-region",
     "eu-west-1",
     "--trail",
     "management",
@@ -238,7 +238,7 @@ fn fatal_problems_exit_2_with_the_cause_on_stderr_and_nothing_on_stdout() {
                 "--public-keys".into(),
                 pem(),
             ],
-            "s3://bucket",
+            "no AWS credentials found",
         ),
         (
             vec![

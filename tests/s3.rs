@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::s3::{Faults, S3Server, ACCESS_KEY, CALLER_ARN, SECRET_KEY, SESSION_TOKEN};
+use common::s3::{Faults, S3Server, CALLER_ARN, SESSION_TOKEN};
 use common::*;
 use trailproof::aws::{AwsOptions, Session};
 use trailproof::finding::Kind;
@@ -33,7 +33,7 @@ fn serve(dir: &Path, buckets: &[&Bucket]) -> S3Server {
     server.trust(signer());
     let rt = runtime();
     rt.block_on(async {
-        let session = Session::connect(&aws_options(&server)).await;
+        let session = Session::connect(&aws_options(&server)).await.unwrap();
         for b in buckets {
             session.upload(&b.name, &b.objects, 16).await.unwrap();
         }
@@ -55,7 +55,7 @@ fn verify_s3_at(
     end: chrono::DateTime<chrono::Utc>,
 ) -> Report {
     runtime().block_on(async {
-        let session = Session::connect(&aws_options(server)).await;
+        let session = Session::connect(&aws_options(server)).await.unwrap();
         let store = session.s3_store(bucket, prefix).await.unwrap();
         let opts = Options {
             jobs: 16,
@@ -302,8 +302,12 @@ fn denied_objects_are_unverified_never_missing() {
         .collect();
     assert_eq!(u.len(), 2, "{:#?}", r.unverified);
     for u in u {
+        // The call, the endpoint, the status and code, and the hint that applies to a GET.
         assert!(
-            u.cause.contains("access denied (403") && u.cause.contains("s3:ListBucket"),
+            u.cause.contains("S3 GetObject at ")
+                && u.cause.contains(&server.endpoint)
+                && u.cause.contains("HTTP 403 AccessDenied")
+                && u.cause.contains("s3:ListBucket"),
             "{}",
             u.cause
         );
@@ -395,9 +399,13 @@ fn a_denied_scope_listing_leaves_the_other_scopes_verified() {
     assert_eq!(r.scopes[0].account, "111111111111");
     assert_eq!(r.scopes[0].digests.valid, 6);
     assert!(
-        r.unverified.iter().any(
-            |u| u.key.starts_with("AWSLogs/222222222222/") && u.cause.contains("access denied")
-        ),
+        r.unverified
+            .iter()
+            .any(|u| u.key.starts_with("AWSLogs/222222222222/")
+            && u.cause.contains("S3 ListObjectsV2 at ")
+            && u.cause.contains("HTTP 403 AccessDenied")
+            // The ListBucket hint is for GETs of objects, not for a refused listing.
+            && !u.cause.contains("s3:ListBucket")),
         "{:#?}",
         r.unverified
     );
@@ -471,19 +479,26 @@ fn archived_logs_are_unverified_from_the_listing_without_a_get() {
 
 // --- the binary against the server ---------------------------------------------------------
 
+/// The binary with `args`, S3 at the server by `--endpoint-url` and CloudTrail and STS at its
+/// services endpoint by their environment variables, as a user would set them.
 fn cli(server: &S3Server, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_trailproof"))
-        .args(args)
+    bare_cli(server, args)
         .args(["--endpoint-url", &server.endpoint])
+        .output()
+        .unwrap()
+}
+
+/// The binary with `args` in a clean environment: the server's endpoints and test credentials,
+/// no shared config files, no instance metadata.
+fn bare_cli(server: &S3Server, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailproof"));
+    cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", "/nonexistent")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
+        .envs(server.env());
+    cmd
 }
 
 /// Fails with what the run wrote if it did not exit with `code`.
@@ -647,9 +662,9 @@ fn keys_fetch_saves_keys_that_verify_reads_back() {
         &[
             "keys",
             "fetch",
-            "--region",
+            "--source-region",
             "us-east-1",
-            "--region",
+            "--source-region",
             "eu-west-1",
             "--start",
             "2024-01-01",
@@ -927,7 +942,7 @@ fn a_run_over_s3_with_one_permit_never_waits_on_a_permit_it_holds() {
     let options = aws_options(&server);
     std::thread::spawn(move || {
         let report = runtime().block_on(async {
-            let session = Session::connect(&options).await;
+            let session = Session::connect(&options).await.unwrap();
             let store = session.s3_store("one-permit", "").await.unwrap();
             let opts = Options {
                 jobs: 1,
@@ -1031,7 +1046,7 @@ fn verify_seaweed(
     end: chrono::DateTime<chrono::Utc>,
 ) -> Report {
     runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await;
+        let session = Session::connect(&server.aws_options()).await.unwrap();
         let store = session.s3_store(bucket, "").await.unwrap();
         let opts = Options {
             jobs: 16,
@@ -1045,7 +1060,7 @@ fn verify_seaweed(
 
 fn upload_to(server: &common::seaweed::Seaweed, bucket: &Bucket) {
     runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await;
+        let session = Session::connect(&server.aws_options()).await.unwrap();
         session
             .upload(&bucket.name, &bucket.objects, 16)
             .await
@@ -1195,7 +1210,7 @@ fn stalled_requests_are_hedged_and_the_verdict_stays_clean() {
     });
     let started = std::time::Instant::now();
     let (report, hedged) = runtime().block_on(async {
-        let session = Session::connect(&aws_options(&server)).await;
+        let session = Session::connect(&aws_options(&server)).await.unwrap();
         let store = session.s3_store("stalled", "").await.unwrap();
         let opts = Options {
             jobs: 16,

@@ -15,6 +15,8 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::Client;
 
+use crate::aws::error::error_chain;
+
 use super::{Body, HashFailure, Listing, Object, ObjectInfo, Store, StoreError, MAX_OBJECT_BYTES};
 use crate::hash::{Gunzip, Inflated};
 
@@ -44,6 +46,8 @@ pub struct S3Store {
     markers: Arc<std::sync::atomic::AtomicUsize>,
     /// How long requests take to answer, for hedging the ones that stall.
     latency: Arc<Latency>,
+    /// Where the client's calls go, for messages.
+    endpoint: Arc<str>,
 }
 
 /// A request that has not answered after this many times the recent typical wait (and at least
@@ -121,7 +125,8 @@ impl Latency {
 }
 
 impl S3Store {
-    pub fn new(client: Client, bucket: &str, prefix: &str) -> S3Store {
+    /// A store over `bucket/prefix` read with `client`, whose calls go to `endpoint`.
+    pub fn new(client: Client, bucket: &str, prefix: &str, endpoint: String) -> S3Store {
         let root = match prefix.trim_matches('/') {
             "" => String::new(),
             p => format!("{p}/"),
@@ -133,6 +138,15 @@ impl S3Store {
             primed: Arc::default(),
             markers: Arc::default(),
             latency: Arc::default(),
+            endpoint: endpoint.into(),
+        }
+    }
+
+    fn call<'a>(&'a self, operation: &'a str) -> crate::aws::error::Call<'a> {
+        crate::aws::error::Call {
+            service: "S3",
+            operation,
+            endpoint: &self.endpoint,
         }
     }
 
@@ -164,7 +178,7 @@ impl S3Store {
                     .send()
             })
             .await
-            .map_err(|e| get_error(key, e))
+            .map_err(|e| get_error(self.call("GetObject"), key, e))
     }
 
     /// Reads an object with its metadata and version details, re-reading a body that breaks
@@ -313,51 +327,46 @@ pub fn is_archived(storage_class: &str) -> bool {
     matches!(storage_class, "GLACIER" | "DEEP_ARCHIVE")
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// The cause of a failed call, in words a reader can act on.
-fn describe<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
+/// The cause of a failed call, in words a reader can act on: the call, its status, code and
+/// message. `object` is set for a GET or HEAD of one object, the only calls where S3 answers
+/// 403 for a key that does not exist (without `s3:ListBucket`).
+fn describe<E>(
+    call: crate::aws::error::Call<'_>,
+    object: bool,
+    err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match err {
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let code = se.err().code().unwrap_or("");
-            let message = se.err().message().unwrap_or("");
-            match (status, code) {
-                (403, "InvalidObjectState") => {
-                    "archived: the object's storage class needs a restore before it can be read (InvalidObjectState)".to_string()
-                }
-                (403, _) => format!(
-                    "access denied (403 {code}){}: without s3:ListBucket, S3 also answers 403 for keys that do not exist",
-                    if message.is_empty() { String::new() } else { format!(": {message}") }
-                ),
-                (s, "") => format!("HTTP {s} after retries"),
-                (s, c) => format!("{c} (HTTP {s}) after retries{}", if message.is_empty() { String::new() } else { format!(": {message}") }),
+    if let SdkError::ServiceError(se) = err {
+        let status = se.raw().status().as_u16();
+        match (status, se.err().code().unwrap_or("")) {
+            (403, "InvalidObjectState") => {
+                return format!("{call}: archived: the object's storage class needs a restore before it can be read (InvalidObjectState)");
             }
+            (403, "AccessDenied") if object => {
+                return format!(
+                    "{}; without s3:ListBucket, S3 also answers 403 for keys that do not exist",
+                    crate::aws::error::describe(call, err)
+                );
+            }
+            _ => {}
         }
-        SdkError::TimeoutError(_) => "timed out after retries".to_string(),
-        SdkError::DispatchFailure(_) => {
-            format!("connection failed after retries: {}", error_chain(err))
+    }
+    let text = crate::aws::error::describe(call, err);
+    match err {
+        SdkError::ServiceError(se) if se.raw().status().is_server_error() => {
+            format!("{text} (after retries)")
         }
-        other => error_chain(other),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            format!("{text} (after retries)")
+        }
+        _ => text,
     }
 }
 
 fn get_error(
+    call: crate::aws::error::Call<'_>,
     key: &str,
     err: SdkError<GetObjectError, aws_sdk_s3::config::http::HttpResponse>,
 ) -> StoreError {
@@ -373,7 +382,7 @@ fn get_error(
             key: key.to_string(),
         }
     } else {
-        StoreError::unreadable(key, describe(&err))
+        StoreError::unreadable(key, describe(call, true, &err))
     }
 }
 
@@ -427,7 +436,9 @@ impl Store for S3Store {
                         .send()
                 })
                 .await
-                .map_err(|e| StoreError::unreadable(prefix, describe(&e)))?;
+                .map_err(|e| {
+                    StoreError::unreadable(prefix, describe(self.call("ListObjectsV2"), false, &e))
+                })?;
             for p in out.common_prefixes() {
                 if let Some(p) = p.prefix() {
                     listing.folders.push(p.to_string());

@@ -1,7 +1,8 @@
 //! A real S3 server for the tests: s3s + s3s-fs serving HTTP on 127.0.0.1 (SigV4 checked), in
-//! its own thread and runtime. In front of it, a small HTTP layer that
-//! - answers the two calls no S3 server implements: CloudTrail `ListPublicKeys` and STS
-//!   (`AssumeRole`, `GetCallerIdentity`), recording what was asked;
+//! its own thread and runtime, and beside it, on an endpoint of its own as in real life, the
+//! calls no S3 server implements: CloudTrail (`ListPublicKeys`, `DescribeTrails`,
+//! `GetTrailStatus`), Organizations (`ListAccounts`) and STS (`AssumeRole`,
+//! `GetCallerIdentity`), recording what was asked. In front of S3, a small HTTP layer that
 //! - injects faults on request: 403 on chosen keys or listings, 503 SlowDown, connection resets
 //!   and truncated bodies on a share of requests;
 //! - records every request (method, path, query), so tests can assert the tool only reads.
@@ -50,6 +51,8 @@ pub struct Faults {
     pub delay: Duration,
     /// ListPublicKeys answers 400 AccessDeniedException.
     pub deny_keys: bool,
+    /// AssumeRole answers 403 AccessDenied.
+    pub deny_assume_role: bool,
     /// The buckets live in this region, as S3 tells: HeadBucket names it in
     /// `x-amz-bucket-region`, and an S3 request signed for another region answers 301
     /// PermanentRedirect, naming it likewise.
@@ -79,7 +82,27 @@ pub struct State {
     pub faults: Mutex<Faults>,
     /// Keys for ListPublicKeys: DER, validity start and end (epoch seconds).
     pub keys: Mutex<Vec<(Vec<u8>, i64, i64)>>,
+    /// The JSON answers of the other CloudTrail and Organizations calls.
+    pub services: Mutex<Services>,
     counter: AtomicU64,
+}
+
+/// What DescribeTrails, GetTrailStatus and ListAccounts answer (JSON bodies).
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub describe_trails: String,
+    pub trail_status: String,
+    pub accounts: String,
+}
+
+impl Default for Services {
+    fn default() -> Services {
+        Services {
+            describe_trails: r#"{"trailList":[]}"#.into(),
+            trail_status: r#"{"IsLogging":true}"#.into(),
+            accounts: r#"{"Accounts":[]}"#.into(),
+        }
+    }
 }
 
 impl State {
@@ -97,7 +120,10 @@ impl State {
 }
 
 pub struct S3Server {
+    /// S3's endpoint.
     pub endpoint: String,
+    /// CloudTrail's, Organizations' and STS's endpoint.
+    pub aws_endpoint: String,
     pub state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -404,6 +430,39 @@ fn list_public_keys(state: &State) -> Reply {
     )
 }
 
+/// The CloudTrail, Organizations and STS calls.
+fn aws_services(
+    state: &State,
+    faults: &Faults,
+    target: Option<&str>,
+    action: Option<&str>,
+) -> Reply {
+    let json = |status: u16, body: String| full(status, "application/x-amz-json-1.1", body);
+    match target.and_then(|t| t.split_once('.')) {
+        Some((_, "ListPublicKeys")) if faults.deny_keys => json(
+            400,
+            r#"{"__type":"AccessDeniedException","message":"not allowed to list public keys"}"#.into(),
+        ),
+        Some((_, "ListPublicKeys")) => list_public_keys(state),
+        Some((_, "DescribeTrails")) => json(200, state.services.lock().unwrap().describe_trails.clone()),
+        Some((_, "GetTrailStatus")) => json(200, state.services.lock().unwrap().trail_status.clone()),
+        Some((_, "ListAccounts")) => json(200, state.services.lock().unwrap().accounts.clone()),
+        Some((_, other)) => json(
+            400,
+            format!(r#"{{"__type":"UnknownOperationException","message":"{other} is not served here"}}"#),
+        ),
+        None => match action {
+            Some("AssumeRole") if faults.deny_assume_role => s3_error(
+                403,
+                "AccessDenied",
+                "User: arn:aws:iam::999999999999:user/auditor is not authorized to perform: sts:AssumeRole",
+            ),
+            Some(action) => sts(action),
+            None => s3_error(400, "InvalidAction", "no Action"),
+        },
+    }
+}
+
 fn sts(action: &str) -> Reply {
     let body = match action {
         "AssumeRole" => format!(
@@ -417,9 +476,11 @@ fn sts(action: &str) -> Reply {
     full(200, "text/xml", body)
 }
 
+/// Answers one request: S3's on the S3 endpoint, the other services' on theirs (`services`).
 async fn handle(
     state: Arc<State>,
     service: s3s::service::S3Service,
+    services: bool,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Reply, std::io::Error> {
     let faults = state.faults.lock().unwrap().clone();
@@ -471,22 +532,13 @@ async fn handle(
         },
     });
 
-    if target
-        .as_deref()
-        .is_some_and(|t| t.ends_with("ListPublicKeys"))
-    {
-        if faults.deny_keys {
-            return Ok(full(
-                400,
-                "application/x-amz-json-1.1",
-                r#"{"__type":"AccessDeniedException","message":"not allowed to list public keys"}"#
-                    .into(),
-            ));
-        }
-        return Ok(list_public_keys(&state));
-    }
-    if let Some(action) = action {
-        return Ok(sts(&action));
+    if services {
+        return Ok(aws_services(
+            &state,
+            &faults,
+            target.as_deref(),
+            action.as_deref(),
+        ));
     }
     if let Some(home) = &faults.bucket_region {
         let bucket_only = parts.uri.path().trim_matches('/').split('/').count() == 1;
@@ -596,10 +648,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Options that send every AWS call to `endpoint` in us-east-1, signed with these credentials.
-pub fn endpoint_options(endpoint: &str, key: &str, secret: &str) -> trailproof::aws::AwsOptions {
+/// Options that send S3 calls to `s3` and CloudTrail's and STS's to `services`, in us-east-1,
+/// signed with these credentials.
+pub fn endpoint_options(
+    s3: &str,
+    services: &str,
+    key: &str,
+    secret: &str,
+) -> trailproof::aws::AwsOptions {
     trailproof::aws::AwsOptions {
-        endpoint_url: Some(endpoint.to_string()),
+        endpoint_url: Some(s3.to_string()),
+        cloudtrail_endpoint_url: Some(services.to_string()),
+        sts_endpoint_url: Some(services.to_string()),
         region: Some("us-east-1".into()),
         static_credentials: Some((key.into(), secret.into())),
         ..trailproof::aws::AwsOptions::default()
@@ -607,9 +667,22 @@ pub fn endpoint_options(endpoint: &str, key: &str, secret: &str) -> trailproof::
 }
 
 impl S3Server {
-    /// Options that send every AWS call here, signed with the test credentials.
+    /// Options that send S3 calls to this server's S3 endpoint and the others to its services
+    /// endpoint, signed with the test credentials.
     pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
-        endpoint_options(&self.endpoint, ACCESS_KEY, SECRET_KEY)
+        endpoint_options(&self.endpoint, &self.aws_endpoint, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// The environment that points the binary at this server, as a user would set it: S3 by
+    /// `--endpoint-url` (given separately), CloudTrail and STS by their own variables.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", self.aws_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_STS", self.aws_endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
     }
 
     /// Answers ListPublicKeys with the public half of `signer`, valid 2023 to 2030.
@@ -630,6 +703,7 @@ impl S3Server {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             keys: Mutex::new(Vec::new()),
+            services: Mutex::new(Services::default()),
             counter: AtomicU64::new(0),
         });
         let fs = s3s_fs::FileSystem::new(root).unwrap();
@@ -650,11 +724,14 @@ impl S3Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let s3 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let others = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(s3.local_addr().unwrap()).unwrap();
+                addr_tx.send(others.local_addr().unwrap()).unwrap();
                 loop {
-                    let (stream, _) = tokio::select! {
-                        r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+                    let (stream, services) = tokio::select! {
+                        r = s3.accept() => match r { Ok((c, _)) => (c, false), Err(_) => continue },
+                        r = others.accept() => match r { Ok((c, _)) => (c, true), Err(_) => continue },
                         _ = &mut stop_rx => break,
                     };
                     // Small objects stall on Nagle's algorithm without this.
@@ -665,7 +742,7 @@ impl S3Server {
                         let svc = hyper::service::service_fn(move |req| {
                             let state = state.clone();
                             let service = service.clone();
-                            async move { handle(state, service, req).await }
+                            async move { handle(state, service, services, req).await }
                         });
                         let _ = hyper_util::server::conn::auto::Builder::new(
                             hyper_util::rt::TokioExecutor::new(),
@@ -677,8 +754,10 @@ impl S3Server {
             });
         });
         let addr = addr_rx.recv().unwrap();
+        let services = addr_rx.recv().unwrap();
         S3Server {
             endpoint: format!("http://{addr}"),
+            aws_endpoint: format!("http://{services}"),
             state,
             stop: Some(stop_tx),
             thread: Some(thread),

@@ -72,8 +72,16 @@ impl Seaweed {
         Ok(server)
     }
 
+    /// Options for S3 on this server, and CloudTrail and STS on `services` (a test server's
+    /// services endpoint: SeaweedFS serves S3 only).
+    pub fn aws_options_with(&self, services: &str) -> trailproof::aws::AwsOptions {
+        super::s3::endpoint_options(&self.endpoint, services, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// Options for S3 on this server; CloudTrail and STS on a port nothing listens on, so that
+    /// a call meant for them fails loudly.
     pub fn aws_options(&self) -> trailproof::aws::AwsOptions {
-        super::s3::endpoint_options(&self.endpoint, ACCESS_KEY, SECRET_KEY)
+        self.aws_options_with("http://127.0.0.1:9")
     }
 
     /// Polls a signed ListBuckets until it answers.
@@ -81,7 +89,9 @@ impl Seaweed {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         runtime.block_on(async {
-            let session = trailproof::aws::Session::connect(&self.aws_options()).await;
+            let session = trailproof::aws::Session::connect(&self.aws_options())
+                .await
+                .unwrap();
             let client = session.s3_client(None);
             loop {
                 if client.list_buckets().send().await.is_ok() {

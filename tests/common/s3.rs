@@ -75,6 +75,8 @@ pub struct Recorded {
     pub security_token: Option<String>,
     /// The request body, for the non-S3 calls.
     pub body: String,
+    /// Whether it came to the services endpoint (CloudTrail, Organizations, STS), not S3's.
+    pub services: bool,
 }
 
 pub struct State {
@@ -452,10 +454,10 @@ fn aws_services(
             format!(r#"{{"__type":"UnknownOperationException","message":"{other} is not served here"}}"#),
         ),
         None => match action {
-            Some("AssumeRole") if faults.deny_assume_role => s3_error(
+            Some("AssumeRole") if faults.deny_assume_role => full(
                 403,
-                "AccessDenied",
-                "User: arn:aws:iam::999999999999:user/auditor is not authorized to perform: sts:AssumeRole",
+                "text/xml",
+                r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::999999999999:user/auditor is not authorized to perform: sts:AssumeRole</Message></Error><RequestId>r3</RequestId></ErrorResponse>"#.into(),
             ),
             Some(action) => sts(action),
             None => s3_error(400, "InvalidAction", "no Action"),
@@ -530,6 +532,7 @@ async fn handle(
         } else {
             String::new()
         },
+        services,
     });
 
     if services {

@@ -1,0 +1,407 @@
+//! The AWS plumbing as a user meets it, through the binary: S3 and CloudTrail on different
+//! endpoints, set the ways the AWS CLI and the SDK take them, and every failure to reach AWS
+//! said with the service, the operation, the endpoint and the cause (exit 2).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::s3::{Faults, S3Server};
+use common::{signer, small_spec};
+use trailproof::aws::Session;
+use trailproof::simulate::{simulate, Bucket, Spec};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// A server holding a small clean bucket named `name`, trusting the test key.
+fn serve(dir: &Path, name: &str) -> (S3Server, Bucket) {
+    let bucket = simulate(
+        &Spec {
+            bucket: name.into(),
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = S3Server::start(&dir.join("s3"));
+    server.trust(signer());
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    });
+    server.state.clear();
+    (server, bucket)
+}
+
+/// The binary in a clean environment (no shared config, no instance metadata) with `env`.
+fn run(args: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn verify_args<'a>(source: &'a str, end: &'a str) -> Vec<&'a str> {
+    vec![
+        "verify",
+        source,
+        "--end",
+        end,
+        "--format",
+        "json",
+        "--no-progress",
+    ]
+}
+
+fn end_of(bucket: &Bucket) -> String {
+    trailproof::layout::format_time(bucket.as_of)
+}
+
+/// The server's environment with `name` set to `value` (added or replaced).
+fn env_with(server: &S3Server, name: &'static str, value: &str) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = server
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != name)
+        .collect();
+    env.push((name, value.to_string()));
+    env
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr: {}\nstdout: {}",
+        stderr(out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `--endpoint-url` is S3's alone: CloudTrail's ListPublicKeys goes to the endpoint of
+/// `AWS_ENDPOINT_URL_CLOUDTRAIL`, and the digests verify with the keys it answers.
+#[test]
+fn endpoint_url_is_s3s_and_cloudtrail_takes_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "split-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://split-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint]);
+    let out = run(&args, &server.env());
+    assert_exit(&out, 0);
+    let requests = server.state.requests();
+    let keys: Vec<_> = requests
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys"))
+        .collect();
+    assert!(!keys.is_empty(), "no ListPublicKeys call");
+    assert!(keys.iter().all(|r| r.services), "{keys:?}");
+    assert!(
+        requests
+            .iter()
+            .filter(|r| !r.services)
+            .all(|r| r.action.is_none()),
+        "a non-S3 call went to the S3 endpoint"
+    );
+}
+
+/// `AWS_ENDPOINT_URL_S3=http://localhost:PORT` alone (a host name, no `--endpoint-url`)
+/// addresses buckets path-style, as for any endpoint that is not AWS's own.
+#[test]
+fn a_host_named_s3_endpoint_from_the_environment_is_addressed_path_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "localhost-bucket");
+    let end = end_of(&bucket);
+    let by_name = server.endpoint.replace("127.0.0.1", "localhost");
+    let out = run(
+        &verify_args("s3://localhost-bucket", &end),
+        &env_with(&server, "AWS_ENDPOINT_URL_S3", &by_name),
+    );
+    assert_exit(&out, 0);
+    // Forced virtual-hosted, the same endpoint fails on the bucket's host name, and says so.
+    let mut args = verify_args("s3://localhost-bucket", &end);
+    args.extend(["--addressing-style", "virtual"]);
+    let out = run(&args, &env_with(&server, "AWS_ENDPOINT_URL_S3", &by_name));
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(says.contains("S3 ") && says.contains(&by_name), "{says}");
+}
+
+/// A CloudTrail endpoint where nothing listens: exit 2, naming CloudTrail, the operation, the
+/// endpoint and that it could not connect; never a verdict on the bucket.
+#[test]
+fn a_closed_cloudtrail_port_is_said_with_service_endpoint_and_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "closed-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://closed-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint]);
+    let closed = "http://127.0.0.1:9";
+    let out = run(
+        &args,
+        &env_with(&server, "AWS_ENDPOINT_URL_CLOUDTRAIL", closed),
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains("CloudTrail ListPublicKeys at http://127.0.0.1:9")
+            && says.contains("cannot connect"),
+        "{says}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// CloudTrail's calls sent to an S3 server (which answers them with an S3 XML error): the
+/// message shows the status, the content type and the first bytes of what came back.
+#[test]
+fn an_answer_in_the_wrong_protocol_shows_its_type_and_first_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "xml-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://xml-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint]);
+    let out = run(
+        &args,
+        &env_with(&server, "AWS_ENDPOINT_URL_CLOUDTRAIL", &server.endpoint),
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&format!("CloudTrail ListPublicKeys at {}", server.endpoint))
+            && says.contains("HTTP 501")
+            && says.contains("application/xml")
+            && says.contains("<Error><Code>NotImplemented"),
+        "{says}"
+    );
+}
+
+/// Credentials S3 does not accept: exit 2 with S3's own code, and no ListBucket hint (it
+/// applies to a GET of an object, not to a signature).
+#[test]
+fn wrong_credentials_are_said_with_the_code_and_no_listbucket_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "wrong-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://wrong-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint]);
+    let out = run(
+        &args,
+        &env_with(&server, "AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&format!("S3 ListObjectsV2 at {}", server.endpoint))
+            && says.contains("HTTP 403 SignatureDoesNotMatch"),
+        "{says}"
+    );
+    assert!(!says.contains("ListBucket"), "{says}");
+}
+
+/// A profile that the config files do not define: one plain sentence naming it, not an
+/// instance-metadata error.
+#[test]
+fn a_missing_profile_is_said_plainly() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[default]\nregion = us-east-1\n\n[profile audit]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let home_dir = home.path().to_str().unwrap().to_string();
+    let out = run(
+        &["verify", "s3://any-bucket", "--profile", "nosuch"],
+        &[("HOME", home_dir.clone())],
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains("the profile `nosuch` (--profile) is not defined")
+            && says.contains("~/.aws/config"),
+        "{says}"
+    );
+    assert!(!says.to_lowercase().contains("imds"), "{says}");
+    // AWS_PROFILE names it as well.
+    let out = run(
+        &["verify", "s3://any-bucket"],
+        &[("HOME", home_dir), ("AWS_PROFILE", "nosuch".into())],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("(AWS_PROFILE) is not defined"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An SSO profile without a live session: the sentence says to run `aws sso login`.
+#[test]
+fn an_sso_profile_without_a_session_says_to_log_in() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[profile org-audit]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Auditor\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let out = run(
+        &["verify", "s3://any-bucket", "--profile", "org-audit"],
+        &[("HOME", home.path().to_str().unwrap().to_string())],
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains("SSO session of profile `org-audit`")
+            && says.contains("aws sso login --profile org-audit"),
+        "{says}"
+    );
+}
+
+/// No credentials anywhere: one sentence that says where they were looked for.
+#[test]
+fn no_credentials_at_all_is_said_plainly() {
+    let out = run(&["verify", "s3://any-bucket"], &[]);
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(says.contains("no AWS credentials found"), "{says}");
+    assert!(!says.contains("dispatch failure"), "{says}");
+}
+
+/// AssumeRole refused by STS: the message names STS, its endpoint, the role and whether an
+/// external ID was given, never its value.
+#[test]
+fn a_denied_assume_role_names_sts_the_role_and_the_external_ids_presence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "role-bucket");
+    server.state.set_faults(Faults {
+        deny_assume_role: true,
+        ..Faults::default()
+    });
+    let end = end_of(&bucket);
+    let role = "arn:aws:iam::111122223333:role/LogReader";
+    let mut args = verify_args("s3://role-bucket", &end);
+    args.extend([
+        "--endpoint-url",
+        &server.endpoint,
+        "--role-arn",
+        role,
+        "--external-id",
+        "secret-7f3c",
+    ]);
+    let out = run(&args, &server.env());
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&format!("STS AssumeRole at {}", server.aws_endpoint))
+            && says.contains("was denied")
+            && says.contains(role)
+            && says.contains("with an external ID")
+            && says.contains("HTTP 403 AccessDenied"),
+        "{says}"
+    );
+    assert!(!says.contains("secret-7f3c"), "{says}");
+    // Nothing was read from S3 with no credentials.
+    assert!(server.state.requests().iter().all(|r| r.services));
+}
+
+/// `-v` says the region, each service's endpoint, where the credentials came from, and every
+/// call with its status and duration.
+#[test]
+fn verbose_says_how_aws_is_reached_and_each_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "verbose-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://verbose-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint, "-v"]);
+    let out = run(&args, &server.env());
+    assert_exit(&out, 0);
+    let says = stderr(&out);
+    for line in [
+        "trailproof: aws: region us-east-1".to_string(),
+        format!(
+            "trailproof: aws: S3 endpoint {} (path-style addressing)",
+            server.endpoint
+        ),
+        format!(
+            "trailproof: aws: CloudTrail endpoint {}",
+            server.aws_endpoint
+        ),
+        "trailproof: aws: credentials from the environment (AWS_ACCESS_KEY_ID)".to_string(),
+    ] {
+        assert!(says.contains(&line), "{line}\n{says}");
+    }
+    assert!(
+        says.lines()
+            .any(|l| l.starts_with("trailproof: aws: S3 ListObjectsV2 GET")
+                && l.contains("-> HTTP 200")
+                && l.ends_with(" ms)")),
+        "{says}"
+    );
+    assert!(
+        says.lines()
+            .any(|l| l.starts_with("trailproof: aws: CloudTrail ListPublicKeys POST")),
+        "{says}"
+    );
+}
+
+/// A CA bundle that cannot be used is said before any call, naming the file and where its
+/// path came from; it never panics.
+#[test]
+fn an_unusable_ca_bundle_is_said_with_its_path_and_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("bundle.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "k".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "s".to_string()),
+    ];
+    let cases: [(Vec<&str>, Vec<(&str, String)>, &str); 3] = [
+        (
+            vec!["--ca-bundle", not_pem.to_str().unwrap()],
+            vec![],
+            "(--ca-bundle) holds no PEM certificate",
+        ),
+        (
+            vec![],
+            vec![("AWS_CA_BUNDLE", broken.to_str().unwrap().to_string())],
+            "(AWS_CA_BUNDLE)",
+        ),
+        (
+            vec!["--ca-bundle", "/nonexistent/ca.pem"],
+            vec![],
+            "cannot read the CA bundle /nonexistent/ca.pem (--ca-bundle)",
+        ),
+    ];
+    for (flags, more, says) in cases {
+        let mut args = vec!["verify", "s3://any-bucket"];
+        args.extend(flags);
+        let mut all = env.to_vec();
+        all.extend(more);
+        let out = run(&args, &all);
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}

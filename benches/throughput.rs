@@ -214,6 +214,7 @@ fn main() {
                 start: None,
                 end,
                 horizon: end,
+                orgs: vec![],
                 accounts: vec![],
                 regions: vec![],
                 trails: vec![],

@@ -54,8 +54,13 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): trailproof's, or a subcommand's (`trailproof man verify`,
+    /// `trailproof man keys fetch`).
+    Man {
+        /// The subcommand, as typed after `trailproof`.
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Vec<String>,
+    },
 }
 
 /// When to colour the text report.
@@ -172,6 +177,10 @@ pub struct FilterArgs {
     /// made by `acquire`, the time it was made.
     #[arg(long, visible_alias = "end-time", value_name = "TIME", value_parser = end_time)]
     pub end: Option<Timestamp>,
+
+    /// Organization ids a source prefix such as `AWSLogs/o-…/` selects.
+    #[arg(skip)]
+    pub orgs: Vec<String>,
 }
 
 fn start_time(s: &str) -> Result<Timestamp, String> {
@@ -180,6 +189,21 @@ fn start_time(s: &str) -> Result<Timestamp, String> {
 
 fn end_time(s: &str) -> Result<Timestamp, String> {
     trailproof::parse_end_time(s).map_err(|e| e.to_string())
+}
+
+/// The formats standard output takes, offered by shell completion.
+fn stdout_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::PossibleValue;
+    use clap::builder::TypedValueParser;
+    // `objects` is accepted only to say where it belongs (--report objects=PATH).
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("text"),
+        PossibleValue::new("json"),
+        PossibleValue::new("junit"),
+        PossibleValue::new("html"),
+        PossibleValue::new("objects").hide(true),
+    ])
+    .map(|s| s.parse::<Format>().expect("a listed format"))
 }
 
 fn report_target(s: &str) -> Result<(Format, PathBuf), String> {
@@ -225,14 +249,16 @@ pub struct VerifyArgs {
     pub bucket: Option<String>,
 
     /// The report format on standard output.
-    #[arg(long, default_value = "text", value_name = "text|json|junit|html")]
+    #[arg(long, default_value = "text", value_parser = stdout_format())]
     pub format: Format,
 
     /// Colour in the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
 
-    /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json.
+    /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json;
+    /// PATH `-` is standard output, in place of --format. FORMAT: text, json, junit, html, or
+    /// objects (one JSON line per object examined).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]
     pub reports: Vec<(Format, PathBuf)>,
 
@@ -397,8 +423,13 @@ pub struct SimulateArgs {
     pub key_encoding: KeyEncoding,
 
     /// Damage the bucket (repeatable; first scope, middle hour). `--tamper help` lists them.
-    #[arg(long = "tamper", value_name = "KIND", value_parser = tamper)]
-    pub tampers: Vec<Tamper>,
+    #[arg(long = "tamper", value_name = "KIND", value_parser = tamper())]
+    pub tampers: Vec<TamperArg>,
+
+    /// Upload to AWS's own S3 (no --endpoint-url or AWS_ENDPOINT_URL_S3 is set): without this,
+    /// simulate refuses, so that forged digests never reach a real bucket by mistake.
+    #[arg(long)]
+    pub allow_aws: bool,
 
     /// Seed for the generated content.
     #[arg(long, default_value_t = 1)]
@@ -408,15 +439,39 @@ pub struct SimulateArgs {
     pub aws: AwsArgs,
 }
 
-fn tamper(s: &str) -> Result<Tamper, String> {
-    if s == "help" {
-        let lines: Vec<String> = Tamper::ALL
+/// A `--tamper` value: a kind of damage, or `help`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TamperArg {
+    Help,
+    Kind(Tamper),
+}
+
+/// The kinds of damage, and `help`, offered by shell completion.
+fn tamper() -> impl clap::builder::TypedValueParser<Value = TamperArg> {
+    use clap::builder::TypedValueParser;
+    let mut names: Vec<clap::builder::PossibleValue> =
+        vec![clap::builder::PossibleValue::new("help").help("list the kinds of damage")];
+    names.extend(
+        Tamper::ALL
             .iter()
-            .map(|t| format!("  {:<28} {}", t.name(), t.help()))
-            .collect();
-        return Err(format!("the kinds of damage:\n{}", lines.join("\n")));
-    }
-    s.parse()
+            .map(|t| clap::builder::PossibleValue::new(t.name()).help(t.help())),
+    );
+    clap::builder::PossibleValuesParser::new(names).map(|s| match s.as_str() {
+        "help" => TamperArg::Help,
+        name => TamperArg::Kind(name.parse().expect("a listed kind")),
+    })
+}
+
+/// What `--tamper help` prints.
+pub fn tamper_help() -> String {
+    let lines: Vec<String> = Tamper::ALL
+        .iter()
+        .map(|t| format!("  {:<28} {}", t.name(), t.help()))
+        .collect();
+    format!(
+        "The kinds of damage (--tamper KIND):\n{}\n",
+        lines.join("\n")
+    )
 }
 
 #[cfg(test)]

@@ -298,6 +298,70 @@ pub fn format_time(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// What a source prefix that reaches into `AWSLogs/` names, as the S3 console's path to an
+/// account or region does (`…/AWSLogs/[o-…/]<account>[/CloudTrail[-Digest]/<region>]`): where
+/// discovery starts (the prefix up to `AWSLogs/`) and the scope the rest selects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrefixScope {
+    pub root: String,
+    pub org_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The scope a prefix names below `AWSLogs/`, `Ok(None)` for a prefix that stops above it, or
+/// why the rest is not a CloudTrail scope.
+pub fn scope_of_prefix(prefix: &str) -> Result<Option<PrefixScope>, String> {
+    let segs: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(at) = segs.iter().rposition(|s| *s == "AWSLogs") else {
+        return Ok(None);
+    };
+    if at + 1 == segs.len() {
+        return Ok(None);
+    }
+    let mut scope = PrefixScope {
+        root: segs[..=at].iter().map(|s| format!("{s}/")).collect(),
+        ..PrefixScope::default()
+    };
+    let mut rest = segs[at + 1..].iter().copied().peekable();
+    if let Some(org) = rest.next_if(|s| is_org_id(s)) {
+        scope.org_id = Some(org.to_string());
+    }
+    match rest.next() {
+        None => return Ok(Some(scope)),
+        Some(account) if is_account(account) => scope.account = Some(account.to_string()),
+        Some(other) => {
+            return Err(format!(
+                "the source prefix {prefix:?}: {other:?} is not an account id (12 digits) or organization id (o-…) below AWSLogs/"
+            ))
+        }
+    }
+    match rest.next() {
+        None => return Ok(Some(scope)),
+        Some("CloudTrail" | "CloudTrail-Digest") => {}
+        Some(other) => {
+            return Err(format!(
+                "the source prefix {prefix:?}: trailproof checks CloudTrail/ and CloudTrail-Digest/ together, and {other:?} is neither"
+            ))
+        }
+    }
+    match rest.next() {
+        None => return Ok(Some(scope)),
+        Some(region) if is_region(region) => scope.region = Some(region.to_string()),
+        Some(other) => {
+            return Err(format!(
+                "the source prefix {prefix:?}: {other:?} is not a region"
+            ))
+        }
+    }
+    match rest.next() {
+        None => Ok(Some(scope)),
+        Some(_) => Err(format!(
+            "the source prefix {prefix:?} goes below a region's folder: trailproof checks whole regions; choose the days with --start and --end"
+        )),
+    }
+}
+
 /// The location of any key below `…/AWSLogs/[org/]<account>/<kind>/<region>/`.
 pub fn location_of(key: &str) -> Option<Location> {
     let segs: Vec<&str> = key.split('/').collect();
@@ -323,6 +387,43 @@ pub fn location_of(key: &str) -> Option<Location> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_inside_awslogs_name_scopes() {
+        assert_eq!(scope_of_prefix("").unwrap(), None);
+        assert_eq!(scope_of_prefix("org-logs/AWSLogs/").unwrap(), None);
+        let s = scope_of_prefix("org-logs/AWSLogs/111122223333")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.root, "org-logs/AWSLogs/");
+        assert_eq!(s.account.as_deref(), Some("111122223333"));
+        let s = scope_of_prefix("AWSLogs/o-abcdefghij/111122223333/CloudTrail-Digest/eu-west-1/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                s.root.as_str(),
+                s.org_id.as_deref(),
+                s.account.as_deref(),
+                s.region.as_deref()
+            ),
+            (
+                "AWSLogs/",
+                Some("o-abcdefghij"),
+                Some("111122223333"),
+                Some("eu-west-1")
+            )
+        );
+        let s = scope_of_prefix("AWSLogs/o-abcdefghij").unwrap().unwrap();
+        assert_eq!(
+            (s.org_id.as_deref(), s.account),
+            (Some("o-abcdefghij"), None)
+        );
+        assert!(scope_of_prefix("AWSLogs/notanaccount").is_err());
+        assert!(scope_of_prefix("AWSLogs/111122223333/Config").is_err());
+        assert!(scope_of_prefix("AWSLogs/111122223333/CloudTrail/xx").is_err());
+        assert!(scope_of_prefix("AWSLogs/111122223333/CloudTrail/us-east-1/2024").is_err());
+    }
 
     #[test]
     fn discovery_starts_at_the_root_and_the_trails_folder_below_it() {

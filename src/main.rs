@@ -48,13 +48,7 @@ fn main() -> ExitCode {
                         );
                         Ok(exit::VERIFIED)
                     }
-                    Command::Man => {
-                        let command = <Cli as clap::CommandFactory>::command();
-                        clap_mangen::Man::new(command)
-                            .render(&mut std::io::stdout())
-                            .map_err(|e| format!("cannot write the man page: {e}"))?;
-                        Ok(exit::VERIFIED)
-                    }
+                    Command::Man { subcommand } => man(&subcommand),
                 }
             })
         });
@@ -65,6 +59,30 @@ fn main() -> ExitCode {
             ExitCode::from(exit::INCOMPLETE as u8)
         }
     }
+}
+
+/// Prints the man page of trailproof or of one of its subcommands (`keys fetch` as two words).
+fn man(path: &[String]) -> Result<i32, String> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut name = "trailproof".to_string();
+    for word in path {
+        let sub = command.find_subcommand(word).cloned().ok_or_else(|| {
+            let known: Vec<String> = command
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            format!(
+                "{name} has no subcommand {word:?} (it has: {})",
+                known.join(", ")
+            )
+        })?;
+        name = format!("{name}-{word}");
+        command = sub.name(name.clone()).bin_name(name.replace('-', " "));
+    }
+    clap_mangen::Man::new(command)
+        .render(&mut std::io::stdout())
+        .map_err(|e| format!("cannot write the man page: {e}"))?;
+    Ok(exit::VERIFIED)
 }
 
 /// `s3://bucket[/prefix]` → (bucket, prefix).
@@ -102,21 +120,56 @@ async fn session(aws: &AwsArgs, verbose: bool) -> Result<Session, String> {
 }
 
 /// A session and a store for `s3://bucket[/prefix]`.
+///
+/// A prefix that reaches into `AWSLogs/` (the console's path to an account or a region) is
+/// read as a scope filter: discovery starts at `AWSLogs/`, and the account, region or
+/// organization the rest names joins `filters`; the returned note says so.
 async fn s3_source(
     bucket: &str,
     prefix: &str,
     aws: &AwsArgs,
     verbose: bool,
-) -> Result<(Session, trailproof::store::S3Store), String> {
+    filters: &mut FilterArgs,
+) -> Result<(Session, trailproof::store::S3Store, Option<String>), String> {
     if bucket.is_empty() {
         return Err("no bucket name in the s3:// address".into());
     }
+    let (prefix, note) = match trailproof::layout::scope_of_prefix(prefix)? {
+        None => (prefix.to_string(), None),
+        Some(scope) => {
+            let mut read_as = Vec::new();
+            let mut narrow = |flag: &str, given: &mut Vec<String>, named: Option<String>| {
+                let Some(named) = named else { return Ok(()) };
+                if !given.is_empty() && !given.contains(&named) {
+                    return Err(format!(
+                        "the source prefix {prefix:?} names {flag} {named}, and {flag} {} is given: nothing would be in scope",
+                        given.join(", ")
+                    ));
+                }
+                *given = vec![named.clone()];
+                read_as.push(format!("{flag} {named}"));
+                Ok(())
+            };
+            narrow("--account", &mut filters.accounts, scope.account)?;
+            narrow("--source-region", &mut filters.regions, scope.region)?;
+            if let Some(org) = scope.org_id {
+                read_as.push(format!("organization {org}"));
+                filters.orgs = vec![org];
+            }
+            let note = format!(
+                "the source prefix {prefix:?} lies inside AWSLogs/: read from s3://{bucket}/{} as {}",
+                scope.root,
+                read_as.join(" and ")
+            );
+            (scope.root, Some(note))
+        }
+    };
     let session = session(aws, verbose).await?;
     let store = session
-        .s3_store(bucket, prefix)
+        .s3_store(bucket, &prefix)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((session, store))
+    Ok((session, store, note))
 }
 
 fn options(
@@ -131,6 +184,7 @@ fn options(
         start: filters.start,
         end,
         horizon: horizon.min(end),
+        orgs: filters.orgs,
         accounts: filters.accounts,
         regions: filters.regions,
         trails: filters.trails,
@@ -141,9 +195,10 @@ fn options(
     }
 }
 
-async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
+async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
     // With -v, the calls are printed as they happen, and a bar would break the lines.
     let progress = progress::display(args.quiet, args.no_progress || args.verbose > 0);
+    let _clear = progress::ClearOnDrop(progress.clone());
     let color = match args.color {
         cli::Color::Always => true,
         cli::Color::Never => false,
@@ -164,7 +219,29 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     if args.format == report::Format::Objects {
         return Err("objects is a file of its own, not a report for standard output: use --report objects=PATH".into());
     }
-    let mut reports = open_reports(&args.reports, local_source)?;
+    // `--report FORMAT=-` is standard output's report, in place of --format.
+    let (to_stdout, files): (Vec<_>, Vec<_>) = args
+        .reports
+        .iter()
+        .cloned()
+        .partition(|(_, p)| p.as_os_str() == "-");
+    let stdout_format = match to_stdout.as_slice() {
+        [] => args.format,
+        [(report::Format::Objects, _)] => {
+            return Err(
+                "--report objects=- : the objects report is a file of its own; give it a path"
+                    .into(),
+            )
+        }
+        [(format, _)] => *format,
+        [_, second, ..] => {
+            return Err(format!(
+                "--report {}=- : standard output takes one report; give the others a file",
+                second.0
+            ))
+        }
+    };
+    let mut reports = open_reports(&files, local_source)?;
     // The per-object evidence is streamed while the run goes, not rendered after it.
     let objects = match reports
         .iter()
@@ -192,9 +269,18 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
         ));
     }
     let mut horizon = chrono::Utc::now();
+    let mut prefix_note = None;
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
-            let (session, store) = s3_source(bucket, prefix, &args.aws, args.verbose > 0).await?;
+            let (session, store, note) = s3_source(
+                bucket,
+                prefix,
+                &args.aws,
+                args.verbose > 0,
+                &mut args.filters,
+            )
+            .await?;
+            prefix_note = note;
             let now = chrono::Utc::now();
             let end = args.filters.end.unwrap_or(now);
             let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
@@ -296,6 +382,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
         }
     };
     let mut report = report;
+    report.notes.extend(prefix_note);
     let expected = report::Expected {
         accounts: args.expect_accounts,
         regions: args.expect_regions,
@@ -303,7 +390,7 @@ async fn run_verify(args: VerifyArgs) -> Result<i32, String> {
     };
     report.expect(&expected, horizon.min(report.range.end));
     report.deny(&args.deny);
-    let mut code = write_reports(&report, reports, args.format, color);
+    let mut code = write_reports(&report, reports, stdout_format, color);
     if let Some((log, path)) = objects {
         if let Err(e) = log.finish() {
             eprintln!(
@@ -440,20 +527,20 @@ fn write_reports(
     }
 }
 
-async fn run_acquire(args: AcquireArgs) -> Result<i32, String> {
-    let (bucket, prefix) = s3_url(&args.source)
-        .ok_or_else(|| format!("{}: acquire copies from s3://bucket[/prefix]", args.source))?;
-    let (session, store) = s3_source(bucket, prefix, &args.aws, false).await?;
+async fn run_acquire(mut args: AcquireArgs) -> Result<i32, String> {
+    let source = args.source.clone();
+    let (bucket, prefix) = s3_url(&source)
+        .ok_or_else(|| format!("{source}: acquire copies from s3://bucket[/prefix]"))?;
+    let (session, store, note) =
+        s3_source(bucket, prefix, &args.aws, false, &mut args.filters).await?;
+    if let Some(note) = note {
+        eprintln!("trailproof: note: {note}");
+    }
     let now = chrono::Utc::now();
     let end = args.filters.end.unwrap_or(now);
-    let opts = options(
-        args.filters,
-        end,
-        now,
-        args.jobs,
-        false,
-        progress::display(false, false),
-    );
+    let progress = progress::display(false, false);
+    let _clear = progress::ClearOnDrop(progress.clone());
+    let opts = options(args.filters, end, now, args.jobs, false, progress);
     let public_keys = if args.public_keys.is_empty() {
         None
     } else {
@@ -523,6 +610,18 @@ async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {
 }
 
 async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
+    if args.tampers.contains(&cli::TamperArg::Help) {
+        print!("{}", cli::tamper_help());
+        return Ok(exit::VERIFIED);
+    }
+    let tampers: Vec<simulate::Tamper> = args
+        .tampers
+        .iter()
+        .filter_map(|t| match t {
+            cli::TamperArg::Kind(k) => Some(*k),
+            cli::TamperArg::Help => None,
+        })
+        .collect();
     let pem = std::fs::read_to_string(&args.signing_key).map_err(|e| {
         format!(
             "cannot read the signing key {}: {e}",
@@ -581,7 +680,7 @@ async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
         restart_at: args.restart_at,
         escape_slashes: args.escape_slashes,
         key_encoding: args.key_encoding,
-        tampers: args.tampers,
+        tampers,
         seed: args.seed,
     };
     if spec.tampers.contains(&simulate::Tamper::KeyExpired) && args.public_keys_out.is_none() {
@@ -590,8 +689,13 @@ async fn run_simulate(args: SimulateArgs) -> Result<i32, String> {
     let made = simulate::simulate(&spec, &signer).map_err(|e| e.to_string())?;
     match &s3 {
         Some((bucket, _)) => {
-            session(&args.aws, false)
-                .await?
+            let session = session(&args.aws, false).await?;
+            if session.s3_is_aws() && !args.allow_aws {
+                return Err(format!(
+                    "simulate would upload forged, test-signed digests to AWS's own S3 (s3://{bucket}): give --endpoint-url (or AWS_ENDPOINT_URL_S3) for a test server, or --allow-aws if that is truly meant"
+                ));
+            }
+            session
                 .upload(bucket, &made.objects, 32)
                 .await
                 .map_err(|e| e.to_string())?;

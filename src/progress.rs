@@ -20,6 +20,17 @@ pub fn display(quiet: bool, no_progress: bool) -> Option<Arc<dyn Progress>> {
     }
 }
 
+/// Takes the progress display off the screen when the run ends, however it ends.
+pub struct ClearOnDrop(pub Option<Arc<dyn Progress>>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.finish();
+        }
+    }
+}
+
 #[derive(Default)]
 struct Bars {
     current: Mutex<Option<(ProgressBar, u64, Instant)>>,
@@ -29,7 +40,7 @@ impl Progress for Bars {
     fn phase(&self, phase: Phase, total: u64) {
         let mut current = self.current.lock().expect("lock");
         if let Some((bar, _, _)) = current.take() {
-            bar.finish();
+            bar.finish_and_clear();
         }
         let bar = if total == 0 {
             ProgressBar::new_spinner()
@@ -37,11 +48,11 @@ impl Progress for Bars {
             ProgressBar::new(total)
         };
         let template = if phase == Phase::Discovering {
-            "{prefix:>12} {spinner} {pos} folders listed, {per_sec}"
+            "{prefix:>12} {spinner} {pos} folders listed, {msg}"
         } else if total == 0 {
-            "{prefix:>12} {spinner} {pos} objects, {per_sec}, {msg}"
+            "{prefix:>12} {spinner} {pos} objects, {msg}"
         } else {
-            "{prefix:>12} [{bar:30}] {pos}/{len} objects, {per_sec}, {msg} ETA {eta}"
+            "{prefix:>12} [{bar:30}] {pos}/{len} objects, {msg}, ETA {eta}"
         };
         bar.set_style(
             ProgressStyle::with_template(template)
@@ -58,10 +69,16 @@ impl Progress for Bars {
             *total_bytes += bytes;
             bar.inc(objects);
             let secs = started.elapsed().as_secs_f64().max(0.001);
-            bar.set_message(format!(
-                "{}/s",
-                HumanBytes((*total_bytes as f64 / secs) as u64)
-            ));
+            // Rates rounded to whole units: a rate with four decimals is noise.
+            let rate = (bar.position() as f64 / secs).round() as u64;
+            bar.set_message(if *total_bytes == 0 {
+                format!("{rate}/s")
+            } else {
+                format!(
+                    "{rate}/s, {}/s",
+                    HumanBytes((*total_bytes as f64 / secs) as u64)
+                )
+            });
         }
     }
 

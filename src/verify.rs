@@ -94,6 +94,8 @@ pub struct Options {
     /// When the bucket was observed: now for S3, the acquisition time for an evidence copy.
     /// What CloudTrail must have delivered by then is judged against it.
     pub horizon: Timestamp,
+    /// Only accounts under these organization ids (empty: every account).
+    pub orgs: Vec<String>,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub trails: Vec<String>,
@@ -367,6 +369,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
             end: opts.end,
         },
         filters: Filters {
+            orgs: opts.orgs,
             accounts: opts.accounts,
             regions: opts.regions,
             trails: opts.trails,
@@ -507,8 +510,10 @@ impl<S: Store> Discovery<'_, S> {
                 }
             }
         }
-        account_roots.retain(|(_, _, account)| {
-            self.opts.accounts.is_empty() || self.opts.accounts.contains(account)
+        account_roots.retain(|(_, org, account)| {
+            (self.opts.accounts.is_empty() || self.opts.accounts.contains(account))
+                && (self.opts.orgs.is_empty()
+                    || org.as_ref().is_some_and(|o| self.opts.orgs.contains(o)))
         });
 
         // account → CloudTrail-Digest/<region>/ and CloudTrail/<region>/.

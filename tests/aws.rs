@@ -377,7 +377,8 @@ fn an_unusable_ca_bundle_is_said_with_its_path_and_origin() {
         ("AWS_ACCESS_KEY_ID", "k".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "s".to_string()),
     ];
-    let cases: [(Vec<&str>, Vec<(&str, String)>, &str); 3] = [
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, String)>, &'a str);
+    let cases: [Case; 3] = [
         (
             vec!["--ca-bundle", not_pem.to_str().unwrap()],
             vec![],
@@ -404,4 +405,84 @@ fn an_unusable_ca_bundle_is_said_with_its_path_and_origin() {
         assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
+}
+
+/// The console's path to an account (`s3://bucket/AWSLogs/<account>`) or to a region's digest
+/// folder is a scope filter: only that account (and region) is verified, with a note.
+#[test]
+fn a_source_prefix_inside_awslogs_selects_the_scope_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = simulate(
+        &Spec {
+            bucket: "console-bucket".into(),
+            accounts: vec![
+                "111111111111".parse().unwrap(),
+                "222222222222".parse().unwrap(),
+            ],
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    });
+    let end = end_of(&bucket);
+    let scopes = |source: &str| {
+        let mut args = verify_args(source, &end);
+        args.extend(["--endpoint-url", &server.endpoint]);
+        let out = run(&args, &server.env());
+        assert_exit(&out, 0);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut scopes: Vec<(String, String)> = report["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["account"].as_str().unwrap().to_string(),
+                    s["region"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        let notes = report["notes"].to_string();
+        (scopes, notes)
+    };
+    let (found, notes) = scopes("s3://console-bucket/AWSLogs/222222222222");
+    assert_eq!(
+        found,
+        [
+            ("222222222222".to_string(), "eu-west-1".to_string()),
+            ("222222222222".to_string(), "us-east-1".to_string())
+        ]
+    );
+    assert!(notes.contains("lies inside AWSLogs/"), "{notes}");
+    let (found, _) =
+        scopes("s3://console-bucket/AWSLogs/111111111111/CloudTrail-Digest/eu-west-1/");
+    assert_eq!(
+        found,
+        [("111111111111".to_string(), "eu-west-1".to_string())]
+    );
+    // A prefix below a region's folder is refused with the reason.
+    let mut args = verify_args(
+        "s3://console-bucket/AWSLogs/111111111111/CloudTrail/eu-west-1/2024/01",
+        &end,
+    );
+    args.extend(["--endpoint-url", &server.endpoint]);
+    let out = run(&args, &server.env());
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("checks whole regions"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -537,3 +537,138 @@ fn a_wrong_key_file_is_named_as_the_likely_cause_and_hours_show_0() {
     assert!(stdout.contains("digest_key_unknown"));
     assert!(!stdout.contains(" -0 "), "{stdout}");
 }
+
+/// `trailproof man` has a page per subcommand, documenting every option of it.
+#[test]
+fn man_has_a_page_per_subcommand_with_every_option() {
+    let out = trailproof(&["man", "verify"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let page = text(&out.stdout).replace("\\-", "-");
+    assert!(page.contains(".TH trailproof-verify"), "{page}");
+    for option in [
+        "--source-region",
+        "--region",
+        "--endpoint-url",
+        "--cloudtrail-endpoint-url",
+        "--sts-endpoint-url",
+        "--addressing-style",
+        "--ca-bundle",
+        "--expect-account",
+        "--report",
+        "--deny",
+        "--debug",
+    ] {
+        assert!(page.contains(option), "man verify lacks {option}");
+    }
+    let out = trailproof(&["man", "keys", "fetch"]);
+    assert_eq!(code(&out), 0);
+    assert!(text(&out.stdout).contains(".TH trailproof-keys-fetch"));
+    let out = trailproof(&["man", "nosuch"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("no subcommand \"nosuch\""));
+}
+
+/// Completion scripts offer the values of --format, --color and --tamper.
+#[test]
+fn completions_offer_the_values_of_format_color_and_tamper() {
+    let out = trailproof(&["completions", "bash"]);
+    assert_eq!(code(&out), 0);
+    let script = text(&out.stdout);
+    for values in ["text json junit html", "auto always never", "log-modified"] {
+        assert!(script.contains(values), "completions lack {values:?}");
+    }
+}
+
+/// `--tamper help` lists the kinds of damage and exits 0; an unknown kind exits 2.
+#[test]
+fn tamper_help_lists_the_kinds_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("b");
+    let key = fixture("keys/TEST-ONLY-signing-key.pem")
+        .display()
+        .to_string();
+    let out = trailproof(&[
+        "simulate",
+        target.to_str().unwrap(),
+        "--signing-key",
+        &key,
+        "--tamper",
+        "help",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("log-modified") && listed.contains("region-deleted"),
+        "{listed}"
+    );
+    assert!(!target.exists(), "help wrote a bucket");
+    let out = trailproof(&[
+        "simulate",
+        target.to_str().unwrap(),
+        "--signing-key",
+        &key,
+        "--tamper",
+        "nosuch",
+    ]);
+    assert_eq!(code(&out), 2);
+}
+
+/// `--report FORMAT=-` is standard output's report; no file named `-` is made.
+#[test]
+fn a_report_path_of_dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args([
+            "verify",
+            &demo(),
+            "--public-keys",
+            &pem(),
+            "--report",
+            "json=-",
+            "-q",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    assert!(!dir.path().join("-").exists());
+    let out = trailproof(&[
+        "verify",
+        &demo(),
+        "--public-keys",
+        &pem(),
+        "--report",
+        "json=-",
+        "--report",
+        "junit=-",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("standard output takes one report"));
+}
+
+/// simulate never uploads forged digests to AWS's own S3 unless told --allow-aws.
+#[test]
+fn simulate_to_aws_s3_needs_allow_aws() {
+    let key = fixture("keys/TEST-ONLY-signing-key.pem")
+        .display()
+        .to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(["simulate", "s3://some-real-bucket", "--signing-key", &key])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        // Were the refusal missing, the upload would fail here rather than reach AWS.
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    let says = text(&out.stderr);
+    assert!(
+        says.contains("--allow-aws") && says.contains("s3://some-real-bucket"),
+        "{says}"
+    );
+}

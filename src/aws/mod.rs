@@ -454,6 +454,11 @@ impl Session {
             .unwrap_or_else(|| aws_endpoint(service, region))
     }
 
+    /// Whether S3 calls go to AWS's own S3.
+    pub fn s3_is_aws(&self) -> bool {
+        self.s3_endpoint.as_deref().is_none_or(is_aws_host)
+    }
+
     /// The SDK's region for this session.
     pub fn region(&self) -> String {
         self.config

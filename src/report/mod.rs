@@ -59,6 +59,9 @@ pub struct Range {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Filters {
+    /// Organization ids (from a source prefix such as `AWSLogs/o-…/`); none: every one.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub orgs: Vec<String>,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub trails: Vec<String>,

@@ -145,6 +145,7 @@ pub fn options_at(end: chrono::DateTime<chrono::Utc>) -> Options {
         start: None,
         end,
         horizon: end,
+        orgs: vec![],
         accounts: vec![],
         regions: vec![],
         trails: vec![],

@@ -1074,7 +1074,12 @@ fn upload_to(server: &common::seaweed::Seaweed, bucket: &Bucket) {
 /// in `/` is not a marker, and stays a finding.
 #[test]
 fn folder_markers_at_every_level_are_a_note_and_a_non_empty_one_a_finding() {
-    let server = common::seaweed::Seaweed::start().expect("a SeaweedFS server");
+    let Some(server) = common::needs(
+        common::seaweed::Seaweed::start(),
+        "folder_markers_at_every_level_are_a_note_and_a_non_empty_one_a_finding",
+    ) else {
+        return;
+    };
     let mut bucket = simulate(&spec_for("marker-bucket", &[]), signer()).unwrap();
     let mut markers = vec!["AWSLogs/".to_string(), "AWSLogs/111111111111/".to_string()];
     for tree in ["CloudTrail", "CloudTrail-Digest"] {
@@ -1271,4 +1276,67 @@ fn acquire_without_keys_exits_2_and_the_manifest_says_why() {
     );
     assert_exit(&out, 0);
     assert_exit(&verify_offline(&copy, &["--trust-copy-keys"]), 0);
+}
+
+/// The equivalence suite over a second real server: every scenario uploaded to SeaweedFS (which
+/// lists sibling folders in directory order and checks SigV4 its own way) gives the findings a
+/// folder gives, with CloudTrail's keys fetched by ListPublicKeys from an endpoint of its own.
+#[test]
+fn every_scenario_gives_the_same_findings_from_seaweedfs_as_from_a_folder() {
+    let Some(seaweed) = common::needs(
+        common::seaweed::Seaweed::start(),
+        "every_scenario_gives_the_same_findings_from_seaweedfs_as_from_a_folder",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The test server here serves CloudTrail only: S3 is SeaweedFS.
+    let cloudtrail = S3Server::start(&dir.path().join("unused-s3"));
+    cloudtrail.trust(signer());
+    let options = seaweed.aws_options_with(&cloudtrail.aws_endpoint);
+    let mut all: Vec<Vec<Tamper>> = vec![vec![]];
+    all.extend(
+        Tamper::ALL
+            .iter()
+            .filter(|t| **t != Tamper::KeyExpired)
+            .map(|t| vec![*t]),
+    );
+    let rt = runtime();
+    for (i, tampers) in all.iter().enumerate() {
+        let name = format!("weed-scenario-{i:02}");
+        let bucket = simulate(&spec_for(&name, tampers), signer()).unwrap();
+        let mirror = dir.path().join(&name);
+        write_dir(&bucket, &mirror).unwrap();
+        let offline = verify_dir(&mirror, test_keys(), |_| {});
+        let online = rt.block_on(async {
+            let session = Session::connect(&options).await.unwrap();
+            session
+                .upload(&bucket.name, &bucket.objects, 16)
+                .await
+                .unwrap();
+            let store = session.s3_store(&name, "").await.unwrap();
+            let keys = session
+                .fetch_keys("us-east-1", bucket.as_of - chrono::Duration::days(30), bucket.as_of)
+                .await
+                .unwrap();
+            let opts = Options {
+                jobs: 16,
+                ..options_at(bucket.as_of)
+            };
+            verify::verify(&store, Arc::new(KeyRing::new(keys)), opts)
+                .await
+                .unwrap()
+        });
+        assert_eq!(pairs(&online), pairs(&offline), "{tampers:?}");
+        assert_eq!(
+            unverified_keys(&online),
+            unverified_keys(&offline),
+            "{tampers:?}"
+        );
+        assert_eq!(online.exit_code, offline.exit_code, "{tampers:?}");
+    }
+    let asked = cloudtrail.state.requests();
+    assert!(asked.iter().all(|r| r.services
+        && r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
+    assert_eq!(asked.len(), all.len());
 }

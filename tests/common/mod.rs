@@ -19,6 +19,28 @@ use trailproof::verify::{verify, Options};
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
 
+/// A tool a test needs from outside Cargo (Chromium, SeaweedFS): `Some` when present. When it
+/// is absent, in CI (`CI` set) the test fails with how to install it; elsewhere the skip is
+/// said on the terminal (not in the captured output, so it shows even when the test passes)
+/// and the test returns, so that one missing tool never stops the other suites.
+#[allow(dead_code)]
+pub fn needs<T>(found: Result<T, String>, test: &str) -> Option<T> {
+    match found {
+        Ok(tool) => Some(tool),
+        Err(why) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
+            panic!("{test}: {why}")
+        }
+        Err(why) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED {test}: {why}. It fails instead when CI is set. ***\n"
+            );
+            None
+        }
+    }
+}
+
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(FIXTURES).join(path)
 }

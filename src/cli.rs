@@ -289,6 +289,14 @@ pub struct VerifyArgs {
     #[arg(long = "expect-trail", value_name = "NAME")]
     pub expect_trails: Vec<String>,
 
+    /// Ask CloudTrail what must be in the bucket: every trail delivering here (DescribeTrails
+    /// in every enabled region, GetTrailStatus), in each account (Organizations ListAccounts for
+    /// an organization trail) and region (Account ListRegions for a multi-region trail) it logs,
+    /// needs a digest chain reaching the horizon, or when it stopped logging; else
+    /// scope_missing. S3 sources only, with the run's credentials or role.
+    #[arg(long)]
+    pub expect_from_cloudtrail: bool,
+
     /// Print only the report and fatal errors.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,

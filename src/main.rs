@@ -270,6 +270,10 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
     }
     let mut horizon = chrono::Utc::now();
     let mut prefix_note = None;
+    let mut from_cloudtrail: Option<(Vec<trailproof::aws::trails::Trail>, FilterArgs)> = None;
+    if args.expect_from_cloudtrail && local_source.is_some() {
+        return Err("--expect-from-cloudtrail asks CloudTrail, online, about a bucket: for a copy, state the expectation with --expect-account, --expect-region and --expect-trail".into());
+    }
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
             let (session, store, note) = s3_source(
@@ -281,6 +285,23 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             )
             .await?;
             prefix_note = note;
+            if args.expect_from_cloudtrail {
+                let root = trailproof::store::Store::root(&store);
+                let root = root.strip_suffix("AWSLogs/").unwrap_or(root);
+                let trails = session
+                    .trails_for(bucket, root)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let scope = FilterArgs {
+                    accounts: args.filters.accounts.clone(),
+                    regions: args.filters.regions.clone(),
+                    trails: args.filters.trails.clone(),
+                    start: None,
+                    end: None,
+                    orgs: Vec::new(),
+                };
+                from_cloudtrail = Some((trails, scope));
+            }
             let now = chrono::Utc::now();
             let end = args.filters.end.unwrap_or(now);
             let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
@@ -387,8 +408,14 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         accounts: args.expect_accounts,
         regions: args.expect_regions,
         trails: args.expect_trails,
+        until: None,
+        origin: None,
     };
     report.expect(&expected, horizon.min(report.range.end));
+    if let Some((trails, scope)) = from_cloudtrail {
+        let judged_at = horizon.min(report.range.end);
+        expect_trails(&mut report, &trails, &scope, judged_at);
+    }
     report.deny(&args.deny);
     let mut code = write_reports(&report, reports, stdout_format, color);
     if let Some((log, path)) = objects {
@@ -403,6 +430,68 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         }
     }
     Ok(code)
+}
+
+/// What CloudTrail says must be in the bucket, judged: each trail with log file validation on
+/// expects a chain in every account and region it logs (within the run's filters), reaching the
+/// horizon or the time it stopped logging.
+fn expect_trails(
+    report: &mut Report,
+    trails: &[trailproof::aws::trails::Trail],
+    scope: &FilterArgs,
+    horizon: Timestamp,
+) {
+    let within = |given: &[String], all: &[String]| -> Vec<String> {
+        all.iter()
+            .filter(|v| given.is_empty() || given.contains(v))
+            .cloned()
+            .collect()
+    };
+    if trails.is_empty() {
+        report.notes.push("CloudTrail names no trail delivering into this bucket and prefix (DescribeTrails in every enabled region of the account asked): nothing is expected of it; an organization trail is described only in its management account".into());
+    }
+    for trail in trails {
+        if !scope.trails.is_empty() && !scope.trails.contains(&trail.name) {
+            continue;
+        }
+        if !trail.validation {
+            report.notes.push(format!(
+                "trail {} has log file validation turned off: CloudTrail writes no digests for it, and its logs cannot be proven",
+                trail.describe()
+            ));
+            continue;
+        }
+        let until = if trail.logging { None } else { trail.stopped };
+        if !trail.logging && trail.stopped.is_none() {
+            report.notes.push(format!(
+                "trail {} is not logging and CloudTrail gives no time it stopped: nothing is expected of it",
+                trail.describe()
+            ));
+            continue;
+        }
+        if trail.started.is_some_and(|s| s > horizon) {
+            continue;
+        }
+        let accounts = within(&scope.accounts, &trail.accounts);
+        let regions = within(&scope.regions, &trail.regions);
+        if accounts.is_empty() || regions.is_empty() {
+            continue;
+        }
+        report.notes.push(format!(
+            "expected from CloudTrail: trail {}: {} account(s) × {} region(s)",
+            trail.describe(),
+            accounts.len(),
+            regions.len()
+        ));
+        let expected = report::Expected {
+            accounts,
+            regions,
+            trails: vec![trail.name.clone()],
+            until,
+            origin: Some(trail.describe()),
+        };
+        report.expect(&expected, horizon);
+    }
 }
 
 /// A report file, opened before the run so that a path that cannot be written is known before

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -482,6 +483,194 @@ fn a_source_prefix_inside_awslogs_selects_the_scope_it_names() {
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("checks whole regions"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The findings of a JSON report as (kind, account, region, trail).
+fn findings(out: &Output) -> Vec<(String, String, String, String)> {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+            (s("kind"), s("account"), s("region"), s("trail"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A bucket of one account's multi-region trail in two regions, on a server that answers
+/// CloudTrail, Account and Organizations as told.
+fn expectation_bucket(dir: &Path, name: &str) -> (S3Server, Bucket) {
+    let bucket = simulate(
+        &Spec {
+            bucket: name.into(),
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    let server = S3Server::start(&dir.join("s3"));
+    server.trust(signer());
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    });
+    {
+        let mut services = server.state.services.lock().unwrap();
+        services.regions = r#"{"Regions":[
+            {"RegionName":"us-east-1","RegionOptStatus":"ENABLED_BY_DEFAULT"},
+            {"RegionName":"eu-west-1","RegionOptStatus":"ENABLED_BY_DEFAULT"},
+            {"RegionName":"ap-south-1","RegionOptStatus":"ENABLED"},
+            {"RegionName":"me-south-1","RegionOptStatus":"DISABLED"}]}"#
+            .into();
+        services.trail_status = r#"{"IsLogging":true,"StartLoggingTime":1700000000}"#.into();
+    }
+    (server, bucket)
+}
+
+fn trail_json(bucket: &str, multi_region: bool, organization: bool, validation: bool) -> String {
+    format!(
+        r#"{{"trailList":[{{"Name":"management","S3BucketName":"{bucket}","IsMultiRegionTrail":{multi_region},"HomeRegion":"us-east-1","TrailARN":"arn:aws:cloudtrail:us-east-1:111111111111:trail/management","LogFileValidationEnabled":{validation},"IsOrganizationTrail":{organization}}},{{"Name":"elsewhere","S3BucketName":"another-bucket","IsMultiRegionTrail":true,"HomeRegion":"us-east-1","TrailARN":"arn:aws:cloudtrail:us-east-1:111111111111:trail/elsewhere","LogFileValidationEnabled":true}}]}}"#
+    )
+}
+
+fn verify_expecting(server: &S3Server, bucket: &Bucket) -> Output {
+    let source = format!("s3://{}", bucket.name);
+    let end = end_of(bucket);
+    let mut args = verify_args(&source, &end);
+    args.extend([
+        "--endpoint-url",
+        &server.endpoint,
+        "--expect-from-cloudtrail",
+    ]);
+    run(&args, &server.env())
+}
+
+/// `--expect-from-cloudtrail`: a multi-region trail must have a chain in every enabled region
+/// of its account. The bucket has two of the three: the third is `scope_missing`; a disabled
+/// region and a trail writing to another bucket expect nothing.
+#[test]
+fn expectation_from_cloudtrail_finds_a_region_a_multi_region_trail_never_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = expectation_bucket(dir.path(), "expect-bucket");
+    server.state.services.lock().unwrap().describe_trails =
+        trail_json("expect-bucket", true, false, true);
+    let out = verify_expecting(&server, &bucket);
+    assert_exit(&out, 1);
+    let scope = |region: &str| {
+        (
+            "scope_missing".to_string(),
+            "111111111111".to_string(),
+            region.to_string(),
+            "management".to_string(),
+        )
+    };
+    assert_eq!(findings(&out), [scope("ap-south-1")]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("a multi-region trail, logging since"),
+        "{report}"
+    );
+    // The calls were the read-only ones, on the services endpoint.
+    let asked: BTreeSet<String> = server
+        .state
+        .requests()
+        .iter()
+        .filter(|r| r.services)
+        .filter_map(|r| {
+            r.action
+                .clone()
+                .or_else(|| (r.path == "/listRegions").then(|| r.path.clone()))
+        })
+        .collect();
+    for call in [
+        "CloudTrail_20131101.DescribeTrails",
+        "CloudTrail_20131101.GetTrailStatus",
+        "/listRegions",
+    ] {
+        assert!(asked.contains(call), "{call} not asked: {asked:?}");
+    }
+}
+
+/// An organization trail expects every active account of the organization; one with no
+/// folder in the bucket is `scope_missing` in each region.
+#[test]
+fn expectation_from_cloudtrail_finds_an_organization_account_with_no_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = expectation_bucket(dir.path(), "org-expect-bucket");
+    {
+        let mut services = server.state.services.lock().unwrap();
+        services.describe_trails = trail_json("org-expect-bucket", false, true, true);
+        services.accounts = r#"{"Accounts":[
+            {"Id":"111111111111","Status":"ACTIVE"},
+            {"Id":"444444444444","Status":"ACTIVE"},
+            {"Id":"555555555555","Status":"SUSPENDED"}]}"#
+            .into();
+    }
+    let out = verify_expecting(&server, &bucket);
+    assert_exit(&out, 1);
+    assert_eq!(
+        findings(&out),
+        [(
+            "scope_missing".to_string(),
+            "444444444444".to_string(),
+            "us-east-1".to_string(),
+            "management".to_string()
+        )]
+    );
+}
+
+/// A trail with log file validation off expects no digests (a note says its logs cannot be
+/// proven); a clean bucket of a trail that is logging verifies; a call that cannot be made
+/// ends the run with exit 2, naming the service and the endpoint.
+#[test]
+fn expectation_from_cloudtrail_notes_validation_off_and_says_why_it_cannot_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = expectation_bucket(dir.path(), "off-bucket");
+    server.state.services.lock().unwrap().describe_trails =
+        trail_json("off-bucket", true, false, false);
+    let out = verify_expecting(&server, &bucket);
+    assert_exit(&out, 0);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("log file validation turned off"),
+        "{report}"
+    );
+
+    let source = "s3://off-bucket".to_string();
+    let end = end_of(&bucket);
+    let mut args = verify_args(&source, &end);
+    args.extend([
+        "--endpoint-url",
+        &server.endpoint,
+        "--expect-from-cloudtrail",
+    ]);
+    let out = run(
+        &args,
+        &env_with(&server, "AWS_ENDPOINT_URL_ACCOUNT", "http://127.0.0.1:9"),
+    );
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains("cannot derive the expected coverage from CloudTrail")
+            && says.contains("Account ListRegions at http://127.0.0.1:9"),
+        "{says}"
+    );
+    // Offline, the expectation is stated by hand.
+    let out = run(&["verify", "/tmp", "--expect-from-cloudtrail"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--expect-account"),
         "{}",
         stderr(&out)
     );

@@ -1316,7 +1316,11 @@ fn every_scenario_gives_the_same_findings_from_seaweedfs_as_from_a_folder() {
                 .unwrap();
             let store = session.s3_store(&name, "").await.unwrap();
             let keys = session
-                .fetch_keys("us-east-1", bucket.as_of - chrono::Duration::days(30), bucket.as_of)
+                .fetch_keys(
+                    "us-east-1",
+                    bucket.as_of - chrono::Duration::days(30),
+                    bucket.as_of,
+                )
                 .await
                 .unwrap();
             let opts = Options {
@@ -1336,7 +1340,8 @@ fn every_scenario_gives_the_same_findings_from_seaweedfs_as_from_a_folder() {
         assert_eq!(online.exit_code, offline.exit_code, "{tampers:?}");
     }
     let asked = cloudtrail.state.requests();
-    assert!(asked.iter().all(|r| r.services
-        && r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
+    assert!(asked
+        .iter()
+        .all(|r| r.services && r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
     assert_eq!(asked.len(), all.len());
 }

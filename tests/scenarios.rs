@@ -890,6 +890,8 @@ fn logs_whose_digests_are_all_gone_are_reported_never_a_silent_success() {
 fn expected(accounts: &[&str], regions: &[&str], trails: &[&str]) -> trailproof::report::Expected {
     let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
     trailproof::report::Expected {
+        until: None,
+        origin: None,
         accounts: v(accounts),
         regions: v(regions),
         trails: v(trails),

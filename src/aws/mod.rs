@@ -15,6 +15,7 @@
 pub mod error;
 pub mod http;
 pub mod trace;
+pub mod trails;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +83,9 @@ pub enum AwsError {
     /// No session: the profile, the credentials, the role or the CA bundle.
     #[error("{0}")]
     Session(String),
+    /// What CloudTrail says must be in the bucket could not be asked.
+    #[error("cannot derive the expected coverage from CloudTrail: {0}")]
+    Expectation(String),
 }
 
 /// A configured session.
@@ -94,6 +98,10 @@ pub struct Session {
     s3_endpoint: Option<String>,
     cloudtrail_endpoint: Option<String>,
     sts_endpoint: Option<String>,
+    /// The Account and Organizations endpoints (`AWS_ENDPOINT_URL_ACCOUNT`,
+    /// `AWS_ENDPOINT_URL_ORGANIZATIONS`); `None` for AWS's own.
+    account_endpoint: Option<String>,
+    organizations_endpoint: Option<String>,
 }
 
 /// A service's configured endpoint: the one given, else the SDK's service configuration
@@ -344,6 +352,8 @@ impl Session {
             options.cloudtrail_endpoint_url.as_deref(),
         );
         let sts_endpoint = configured_endpoint(&config, "STS", options.sts_endpoint_url.as_deref());
+        let account_endpoint = configured_endpoint(&config, "Account", None);
+        let organizations_endpoint = configured_endpoint(&config, "Organizations", None);
         if let Some(role) = &options.role_arn {
             let sts_config = match &options.sts_endpoint_url {
                 Some(url) => config
@@ -387,6 +397,8 @@ impl Session {
             s3_endpoint,
             cloudtrail_endpoint,
             sts_endpoint,
+            account_endpoint,
+            organizations_endpoint,
         };
         if options.verbose {
             let source = credential_source(
@@ -447,7 +459,14 @@ impl Session {
             "s3" => &self.s3_endpoint,
             "cloudtrail" => &self.cloudtrail_endpoint,
             "sts" => &self.sts_endpoint,
+            "account" => &self.account_endpoint,
+            "organizations" => &self.organizations_endpoint,
             _ => &None,
+        };
+        // Account and Organizations are global services, answered in us-east-1.
+        let region = match service {
+            "account" | "organizations" => "us-east-1",
+            _ => region,
         };
         configured
             .clone()
@@ -492,7 +511,7 @@ impl Session {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
-    fn cloudtrail_client(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+    pub(crate) fn cloudtrail_client(&self, region: &str) -> aws_sdk_cloudtrail::Client {
         let mut builder = aws_sdk_cloudtrail::config::Builder::from(&self.config)
             .region(Region::new(region.to_string()));
         if let Some(url) = &self.cloudtrail_endpoint {
@@ -775,6 +794,6 @@ fn to_aws_time(t: Timestamp) -> aws_sdk_s3::primitives::DateTime {
     aws_sdk_s3::primitives::DateTime::from_secs(t.timestamp())
 }
 
-fn from_aws_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<Timestamp> {
+pub(crate) fn from_aws_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<Timestamp> {
     chrono::DateTime::from_timestamp(t.secs(), 0)
 }

@@ -246,7 +246,11 @@ impl Report {
             .flat_map(|s| s.covered.iter().map(|w| w.1))
             .max();
         let horizon = newest.map_or(horizon, |n| n.max(horizon));
-        let due = horizon - crate::chain::TAIL_ALLOWANCE;
+        let due = expected.until.map_or(horizon, |u| u.min(horizon)) - crate::chain::TAIL_ALLOWANCE;
+        let because = expected
+            .origin
+            .as_ref()
+            .map_or(String::new(), |o| format!(" (CloudTrail: {o})"));
         let mut missing = Vec::new();
         for account in any(&expected.accounts) {
             for region in any(&expected.regions) {
@@ -270,11 +274,12 @@ impl Report {
                     .into_iter()
                     .flatten()
                     .collect::<Vec<_>>()
-                    .join(", ");
+                    .join(", ")
+                        + &because;
                     let message = match reach {
                         Some(r) if r >= due => continue,
                         Some(r) => format!(
-                            "expected {what}: its digest chains end at {}, before {} (the horizon, less CloudTrail's 90 minutes): the newest digests are gone or logging stopped",
+                            "expected {what}: its digest chains end at {}, before {} (when it must have been delivered, less CloudTrail's 90 minutes): the newest digests are gone or logging stopped",
                             crate::layout::format_time(r),
                             crate::layout::format_time(due)
                         ),
@@ -432,6 +437,10 @@ pub struct Expected {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub trails: Vec<String>,
+    /// When logging stopped, if it did: the chains must reach this, not the horizon.
+    pub until: Option<Timestamp>,
+    /// Who says so, for the message (a trail as CloudTrail describes it); none for the flags.
+    pub origin: Option<String>,
 }
 
 impl Expected {

@@ -95,6 +95,8 @@ pub struct Services {
     pub describe_trails: String,
     pub trail_status: String,
     pub accounts: String,
+    /// Account ListRegions (REST JSON, `POST /listRegions`).
+    pub regions: String,
 }
 
 impl Default for Services {
@@ -103,6 +105,9 @@ impl Default for Services {
             describe_trails: r#"{"trailList":[]}"#.into(),
             trail_status: r#"{"IsLogging":true}"#.into(),
             accounts: r#"{"Accounts":[]}"#.into(),
+            regions:
+                r#"{"Regions":[{"RegionName":"us-east-1","RegionOptStatus":"ENABLED_BY_DEFAULT"}]}"#
+                    .into(),
         }
     }
 }
@@ -436,10 +441,18 @@ fn list_public_keys(state: &State) -> Reply {
 fn aws_services(
     state: &State,
     faults: &Faults,
+    path: &str,
     target: Option<&str>,
     action: Option<&str>,
 ) -> Reply {
     let json = |status: u16, body: String| full(status, "application/x-amz-json-1.1", body);
+    if path == "/listRegions" {
+        return full(
+            200,
+            "application/json",
+            state.services.lock().unwrap().regions.clone(),
+        );
+    }
     match target.and_then(|t| t.split_once('.')) {
         Some((_, "ListPublicKeys")) if faults.deny_keys => json(
             400,
@@ -539,6 +552,7 @@ async fn handle(
         return Ok(aws_services(
             &state,
             &faults,
+            parts.uri.path(),
             target.as_deref(),
             action.as_deref(),
         ));
@@ -682,6 +696,8 @@ impl S3Server {
         vec![
             ("AWS_ENDPOINT_URL_CLOUDTRAIL", self.aws_endpoint.clone()),
             ("AWS_ENDPOINT_URL_STS", self.aws_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_ACCOUNT", self.aws_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_ORGANIZATIONS", self.aws_endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
             ("AWS_REGION", "us-east-1".to_string()),

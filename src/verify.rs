@@ -888,6 +888,8 @@ struct LocationRun<'c, 's, S> {
     held: Vec<ObjectInfo>,
     /// Hours whose digest folder could not be listed, and why their logs cannot be judged.
     unlisted_days: Vec<(Timestamp, Timestamp, String)>,
+    /// The listed ETags of objects not yet recorded, for `--report objects=PATH` only.
+    etags: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Verifies one location, date by date. A date's digests are read and checked while the
@@ -906,6 +908,7 @@ async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWork) -> Outc
         archived: HashMap::new(),
         held: Vec::new(),
         unlisted_days: work.unlisted,
+        etags: Default::default(),
     };
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
     let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
@@ -1004,6 +1007,12 @@ impl<S: Store> LocationRun<'_, '_, S> {
         digest: Option<&str>,
     ) {
         if let Some(log) = &self.ctx.opts.objects {
+            // Taken once recorded, so that what is held stays what is still to be decided.
+            let etag = self
+                .etags
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(key);
             log.record(&crate::report::ObjectRecord {
                 key,
                 object,
@@ -1011,7 +1020,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 cause,
                 sha256,
                 digest,
-                etag: None,
+                etag: etag.as_deref(),
                 version_id: None,
             });
         }
@@ -1048,6 +1057,14 @@ impl<S: Store> LocationRun<'_, '_, S> {
         for object in &listing.logs {
             if let Some(cause) = object.archived() {
                 self.archived.insert(object.key.clone(), cause);
+            }
+        }
+        if self.ctx.opts.objects.is_some() {
+            let mut etags = self.etags.lock().unwrap_or_else(|e| e.into_inner());
+            for object in listing.logs.iter().chain(&listing.digests) {
+                if let Some(etag) = &object.etag {
+                    etags.insert(object.key.clone(), etag.clone());
+                }
             }
         }
         let mut checks = self.check_digests(listing.digests).await;

@@ -675,3 +675,34 @@ fn expectation_from_cloudtrail_notes_validation_off_and_says_why_it_cannot_ask()
         stderr(&out)
     );
 }
+
+/// Over S3, each line of the objects report carries the object's ETag as listed (the MD5 of
+/// its bytes for these single-part uploads).
+#[test]
+fn the_objects_report_over_s3_carries_each_objects_etag() {
+    use md5::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "etag-bucket");
+    let end = end_of(&bucket);
+    let path = dir.path().join("objects.jsonl");
+    let target = format!("objects={}", path.display());
+    let mut args = verify_args("s3://etag-bucket", &end);
+    args.extend(["--endpoint-url", &server.endpoint, "--report", &target]);
+    let out = run(&args, &server.env());
+    assert_exit(&out, 0);
+    let lines = std::fs::read_to_string(&path).unwrap();
+    let mut seen = 0;
+    for line in lines.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = record["key"].as_str().unwrap();
+        let bytes = &bucket.objects[key].bytes;
+        let md5 = hex::encode(md5::Md5::digest(bytes));
+        assert_eq!(
+            record["etag"].as_str(),
+            Some(format!("\"{md5}\"").as_str()),
+            "{line}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, bucket.objects.len());
+}

@@ -518,6 +518,7 @@ impl LocalStore {
                 listing.objects.push(ObjectInfo {
                     key: key.clone(),
                     storage_class: None,
+                    etag: None,
                 });
             }
         }
@@ -598,6 +599,7 @@ impl LocalStore {
                 listing.objects.push(ObjectInfo {
                     key,
                     storage_class: None,
+                    etag: None,
                 });
             }
         }

@@ -19,6 +19,8 @@ pub struct ObjectInfo {
     pub key: String,
     /// The S3 storage class, where the listing gives one.
     pub storage_class: Option<String>,
+    /// The ETag, where the listing gives one (S3).
+    pub etag: Option<String>,
 }
 
 impl ObjectInfo {

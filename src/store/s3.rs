@@ -456,6 +456,7 @@ impl Store for S3Store {
                 listing.objects.push(ObjectInfo {
                     key: key.to_string(),
                     storage_class: o.storage_class().map(|c| c.as_str().to_string()),
+                    etag: o.e_tag().map(str::to_string),
                 });
             }
             match out.next_continuation_token() {

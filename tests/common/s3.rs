@@ -276,10 +276,17 @@ impl Store {
                     folders.push(format!("{prefix}{name}/"));
                 }
             } else {
+                // S3 lists every object's ETag: the MD5 of its bytes for a single-part upload.
+                let etag = {
+                    use md5::Digest as _;
+                    let bytes = std::fs::read(entry.path()).ok()?;
+                    hex::encode(md5::Md5::digest(&bytes))
+                };
                 objects.push(Object {
                     key: Some(format!("{prefix}{name}")),
                     last_modified: Some(Timestamp::from(stat.modified().ok()?)),
                     size: Some(stat.len() as i64),
+                    e_tag: Some(ETag::Strong(etag)),
                     ..Default::default()
                 });
             }

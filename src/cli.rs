@@ -125,6 +125,11 @@ pub struct AwsArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_bundle: Option<PathBuf>,
 
+    /// Accept any server certificate, as the AWS CLI's option does: for a test endpoint with a
+    /// self-signed certificate only. Every run that uses it warns; no proxy is used with it.
+    #[arg(long, conflicts_with = "ca_bundle")]
+    pub no_verify_ssl: bool,
+
     /// Assume this role first: the cross-account reader role a log-bucket owner grants an
     /// auditor or vendor.
     #[arg(long, value_name = "ARN")]

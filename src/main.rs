@@ -109,6 +109,7 @@ async fn session(aws: &AwsArgs, verbose: bool) -> Result<Session, String> {
             cli::Addressing::Virtual => trailproof::aws::Addressing::Virtual,
         },
         ca_bundle: aws.ca_bundle.clone(),
+        no_verify_ssl: aws.no_verify_ssl,
         role_arn: aws.role_arn.clone(),
         external_id: aws.external_id.clone(),
         session_name: aws.role_session_name.clone(),

@@ -706,3 +706,47 @@ fn the_objects_report_over_s3_carries_each_objects_etag() {
     }
     assert_eq!(seen, bucket.objects.len());
 }
+
+/// HTTPS endpoints whose certificate a test authority signed: `--ca-bundle` and
+/// `AWS_CA_BUNDLE` make the run trust it (and only it); without them the run stops, naming
+/// the endpoint and the certificate; `--no-verify-ssl` accepts it, with a warning.
+#[test]
+fn ca_bundles_are_trusted_and_no_verify_ssl_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "tls-bucket");
+    let ca = common::tls::TestCa::new(dir.path());
+    let s3 = ca.front(&server.endpoint);
+    let services = ca.front(&server.aws_endpoint);
+    let end = end_of(&bucket);
+    let mut env = server.env();
+    env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT_URL"));
+    for name in ["CLOUDTRAIL", "STS", "ACCOUNT", "ORGANIZATIONS"] {
+        let var: &'static str = Box::leak(format!("AWS_ENDPOINT_URL_{name}").into_boxed_str());
+        env.push((var, services.endpoint.clone()));
+    }
+    env.push(("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()));
+    let bundle = ca.ca_pem.to_str().unwrap().to_string();
+    let args = verify_args("s3://tls-bucket", &end);
+
+    let mut with_flag = args.clone();
+    with_flag.extend(["--ca-bundle", &bundle]);
+    assert_exit(&run(&with_flag, &env), 0);
+
+    let mut with_env = env.clone();
+    with_env.push(("AWS_CA_BUNDLE", bundle.clone()));
+    assert_exit(&run(&args, &with_env), 0);
+
+    let out = run(&args, &env);
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&s3.endpoint) && says.to_lowercase().contains("certificate"),
+        "{says}"
+    );
+
+    let mut insecure = args.clone();
+    insecure.push("--no-verify-ssl");
+    let out = run(&insecure, &env);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("--no-verify-ssl: no server certificate is verified"));
+}

@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod http;
+pub mod insecure;
 pub mod trace;
 pub mod trails;
 
@@ -60,6 +61,8 @@ pub struct AwsOptions {
     /// A PEM file of the only certificate authorities to trust (`--ca-bundle`). Unset:
     /// `AWS_CA_BUNDLE`, the profile's `ca_bundle`, else the system's.
     pub ca_bundle: Option<PathBuf>,
+    /// Accept any server certificate (`--no-verify-ssl`), with a warning on every run.
+    pub no_verify_ssl: bool,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
     pub session_name: Option<String>,
@@ -310,7 +313,14 @@ impl Session {
                 None => http::Roots::System,
             },
         };
-        let http_client = http::client(&roots).map_err(fail)?;
+        let http_client = if options.no_verify_ssl {
+            eprintln!("trailproof: warning: --no-verify-ssl: no server certificate is verified; whoever sits between here and the endpoints can answer in their place, and a verdict made this way proves nothing about the bucket");
+            aws_smithy_runtime_api::client::http::SharedHttpClient::new(
+                insecure::Insecure::new().map_err(fail)?,
+            )
+        } else {
+            http::client(&roots).map_err(fail)?
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
             .retry_config(

@@ -230,3 +230,4 @@ pub fn set<const N: usize>(items: [(Kind, Option<String>); N]) -> BTreeSet<(Kind
 
 pub mod s3;
 pub mod seaweed;
+pub mod tls;

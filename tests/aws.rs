@@ -750,3 +750,67 @@ fn ca_bundles_are_trusted_and_no_verify_ssl_warns() {
     assert_exit(&out, 0);
     assert!(stderr(&out).contains("--no-verify-ssl: no server certificate is verified"));
 }
+
+/// Through the binary over SeaweedFS: S3 by `--endpoint-url`, CloudTrail elsewhere by
+/// `AWS_ENDPOINT_URL_CLOUDTRAIL`, keys from ListPublicKeys; wrong credentials are said with
+/// SeaweedFS's own error code; `--debug` turns on the SDK's tracing.
+#[test]
+fn over_seaweedfs_s3_and_cloudtrail_on_their_own_endpoints() {
+    let Some(seaweed) = common::needs(
+        common::seaweed::Seaweed::start(),
+        "over_seaweedfs_s3_and_cloudtrail_on_their_own_endpoints",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cloudtrail = S3Server::start(&dir.path().join("unused-s3"));
+    cloudtrail.trust(signer());
+    let bucket = simulate(
+        &Spec {
+            bucket: "weed-cli-bucket".into(),
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    runtime().block_on(async {
+        let session = Session::connect(&seaweed.aws_options()).await.unwrap();
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    });
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", common::seaweed::ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", common::seaweed::SECRET_KEY.to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", cloudtrail.aws_endpoint.clone()),
+    ];
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://weed-cli-bucket", &end);
+    args.extend(["--endpoint-url", &seaweed.endpoint]);
+    let out = run(&args, &env);
+    assert_exit(&out, 0);
+    assert!(cloudtrail
+        .state
+        .requests()
+        .iter()
+        .any(|r| r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
+
+    let mut wrong = env.clone();
+    wrong[1].1 = "not-the-secret".into();
+    let out = run(&args, &wrong);
+    assert_exit(&out, 2);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&format!("S3 ListObjectsV2 at {}", seaweed.endpoint))
+            && says.contains("HTTP 403"),
+        "{says}"
+    );
+
+    let mut debug = args.clone();
+    debug.push("--debug");
+    let out = run(&debug, &env);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("DEBUG"), "{}", stderr(&out));
+}

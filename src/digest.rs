@@ -469,3 +469,33 @@ fn truncate(s: &str, n: usize) -> String {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AWS CLI's published vector (`tests/unit/customizations/cloudtrail/test_validation.py`,
+    /// `test_properly_signs_when_no_previous_signature`): end time `a`, bucket `b`, key `c`,
+    /// inflated digest `abc`, no previous signature. Written out byte for byte here, not
+    /// computed, so that a mistake shared by the simulator and the verifier cannot pass.
+    #[test]
+    fn the_signing_string_is_the_aws_clis_known_answer() {
+        let sha = hex::encode(Sha256::digest(b"abc"));
+        assert_eq!(
+            signing_string("a", "b", "c", &sha, None).as_bytes(),
+            b"a\nb/c\nba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\nnull"
+        );
+        // With a previous signature: it is the last line as it stands, with no newline after
+        // (the AWS CLI's `"{}\n{}/{}\n{}\n{}".format(end, bucket, object, sha256, previous)`).
+        assert_eq!(
+            signing_string(
+                "2015-08-17T14:02:00Z",
+                "example-bucket",
+                "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2015/08/17/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20150817T140200Z.json.gz",
+                &sha,
+                Some("aeff"),
+            ),
+            "2015-08-17T14:02:00Z\nexample-bucket/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2015/08/17/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20150817T140200Z.json.gz\nba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\naeff"
+        );
+    }
+}

@@ -782,9 +782,15 @@ fn over_seaweedfs_s3_and_cloudtrail_on_their_own_endpoints() {
     });
     let env = vec![
         ("AWS_ACCESS_KEY_ID", common::seaweed::ACCESS_KEY.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", common::seaweed::SECRET_KEY.to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            common::seaweed::SECRET_KEY.to_string(),
+        ),
         ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ENDPOINT_URL_CLOUDTRAIL", cloudtrail.aws_endpoint.clone()),
+        (
+            "AWS_ENDPOINT_URL_CLOUDTRAIL",
+            cloudtrail.aws_endpoint.clone(),
+        ),
     ];
     let end = end_of(&bucket);
     let mut args = verify_args("s3://weed-cli-bucket", &end);

@@ -6,6 +6,7 @@
 //! fixed shapes, so the trail name is whatever lies between them.
 
 use chrono::{DateTime, TimeZone, Utc};
+use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 /// A point in time, always UTC.
@@ -384,9 +385,112 @@ pub fn location_of(key: &str) -> Option<Location> {
     }
 }
 
+/// How long after a log's name time CloudTrail may deliver it (and so list it in a digest): a
+/// digest may list logs up to this long after its end.
+pub const DELIVERY_DELAY: Duration = Duration::minutes(15);
+
+// --- date folders: `YYYY/`, `YYYY/MM/`, `YYYY/MM/DD/` below a location's folders -------------
+
+/// The hours whose logs the digests of dates `first` to `last` may list: those digests end on
+/// those dates, so they cover from an hour before the first midnight, and list logs up to the
+/// delivery delay before their end.
+pub fn date_hours(first: NaiveDate, last: NaiveDate) -> (Timestamp, Timestamp) {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let after = last.succ_opt().unwrap_or(last);
+    (
+        midnight(first) - Duration::hours(1),
+        midnight(after) + DELIVERY_DELAY,
+    )
+}
+
+/// The hours of a digest date folder below a location's digest folder: `""` (all of them),
+/// `YYYY/`, `YYYY/MM/` or `YYYY/MM/DD/`.
+pub fn folder_hours(rest: &str) -> Option<(Timestamp, Timestamp)> {
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let num = |i: usize| parts.get(i).and_then(|p| p.parse::<u32>().ok());
+    let (first, last) = match parts.as_slice() {
+        [""] => return Some((Timestamp::MIN_UTC, Timestamp::MAX_UTC)),
+        [_] => {
+            let y = num(0)? as i32;
+            (
+                NaiveDate::from_ymd_opt(y, 1, 1)?,
+                NaiveDate::from_ymd_opt(y, 12, 31)?,
+            )
+        }
+        [_, _] => {
+            let (y, m) = (num(0)? as i32, num(1)?);
+            let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+            let next = first.checked_add_months(chrono::Months::new(1))?;
+            (first, next.pred_opt()?)
+        }
+        [_, _, _] => {
+            let d = NaiveDate::from_ymd_opt(num(0)? as i32, num(1)?, num(2)?)?;
+            (d, d)
+        }
+        _ => return None,
+    };
+    Some(date_hours(first, last))
+}
+
+/// Whether a date folder of `depth` levels (`YYYY/`, `YYYY/MM/`, `YYYY/MM/DD/`) lies after `hi`.
+pub fn folder_after(folder: &str, depth: usize, hi: [u32; 3]) -> bool {
+    let mut nums: Vec<u32> = folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .take(depth)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    nums.reverse();
+    nums.len() == depth && nums[..] > hi[..depth]
+}
+
+/// Splits `<base>YYYY/MM/DD/` into `<base>` and the date.
+pub fn split_date_folder(folder: &str) -> Option<(&str, NaiveDate)> {
+    let trimmed = folder.strip_suffix('/')?;
+    let mut parts = trimmed.rsplitn(4, '/');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?;
+    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    let base = trimmed.len() - d.len() - m.len() - y.len() - 2;
+    Some((&folder[..base], date))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_folders_cover_their_dates_hours() {
+        let t = |s: &str| crate::parse_rfc3339(s).unwrap();
+        assert_eq!(
+            folder_hours("2024/02/"),
+            Some((t("2024-01-31T23:00:00Z"), t("2024-03-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours("2024/12/31/"),
+            Some((t("2024-12-30T23:00:00Z"), t("2025-01-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours("2023/"),
+            Some((t("2022-12-31T23:00:00Z"), t("2024-01-01T00:15:00Z")))
+        );
+        assert_eq!(
+            folder_hours(""),
+            Some((Timestamp::MIN_UTC, Timestamp::MAX_UTC))
+        );
+        assert_eq!(folder_hours("2024/13/"), None);
+        assert_eq!(folder_hours("x/y/z/w/"), None);
+    }
+
+    #[test]
+    fn date_folders_split_into_base_and_date() {
+        let (base, date) =
+            split_date_folder("p/AWSLogs/1/CloudTrail/us-east-1/2024/01/05/").unwrap();
+        assert_eq!(base, "p/AWSLogs/1/CloudTrail/us-east-1/");
+        assert_eq!(date, NaiveDate::from_ymd_opt(2024, 1, 5).unwrap());
+        assert!(split_date_folder("x/2024/02/30/").is_none());
+        assert!(split_date_folder("2024/01/05/").is_none());
+    }
 
     #[test]
     fn prefixes_inside_awslogs_name_scopes() {

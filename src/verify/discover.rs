@@ -310,3 +310,40 @@ impl<S: Store> Discovery<'_, S> {
         work
     }
 }
+
+/// Each location's date folders from `start` to `end`, by name: a folder that does not exist
+/// lists empty. A digest's date folder is its end date, so digests go one hour further.
+pub(super) fn named_date_folders(
+    locations: Vec<Location>,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<LocationWork> {
+    let logs_to = end.date_naive();
+    let digests_to = (end + Duration::hours(1) + DELIVERY_DELAY).date_naive();
+    let dates: Vec<NaiveDate> = start
+        .date_naive()
+        .iter_days()
+        .take_while(|d| *d <= digests_to)
+        .collect();
+    locations
+        .into_iter()
+        .map(|location| {
+            let days = dates
+                .iter()
+                .map(|d| {
+                    let folder = format!("{:04}/{:02}/{:02}/", d.year(), d.month(), d.day());
+                    let day = DayFolders {
+                        digests: Some(format!("{}{folder}", location.digest_folder())),
+                        logs: (*d <= logs_to).then(|| format!("{}{folder}", location.log_folder())),
+                    };
+                    (*d, day)
+                })
+                .collect();
+            LocationWork {
+                location,
+                days,
+                unlisted: Vec::new(),
+            }
+        })
+        .collect()
+}

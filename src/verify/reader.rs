@@ -1,0 +1,161 @@
+//! Reading: the only place that knows there are two kinds of source. A local folder's listings,
+//! reads and hashes run on the CPU pool (its reads never wait on a network), an S3 bucket's as
+//! requests; both hold one of the run's permits, which bound requests in flight across every
+//! location at once.
+
+use super::*;
+
+/// What every location's verification shares: the store, the trusted keys, and the permits
+/// that bound requests in flight across the whole run.
+pub(super) struct Ctx<'s, S> {
+    pub(super) store: &'s S,
+    pub(super) opts: &'s Options,
+    pub(super) keys: ArrivingKeys,
+    pub(super) bucket: Arc<str>,
+    pub(super) permits: Semaphore,
+}
+
+/// The objects of one date of one location, and the folders that could not be listed.
+#[derive(Default)]
+pub(super) struct DayListing {
+    pub(super) digests: Vec<ObjectInfo>,
+    pub(super) logs: Vec<ObjectInfo>,
+    pub(super) failed: Vec<Unverified>,
+    /// The digest folder, when it could not be listed.
+    pub(super) digests_unlisted: Option<String>,
+    /// Folders inside the day folders (digests first): CloudTrail writes none.
+    pub(super) nested: Vec<(bool, String)>,
+}
+
+impl<S: Store> Ctx<'_, S> {
+    pub(super) async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
+        let _permit = self.permits.acquire().await;
+        if let Some(local) = self.store.as_local() {
+            // A folder's entries are read from the disk: on the CPU pool, never on a tokio
+            // worker.
+            let (local, folder) = (local.clone(), folder.to_string());
+            return crate::cpu::run(move || local.list_now(&folder)).await;
+        }
+        self.store.list(folder).await
+    }
+
+    /// Lists one date's digest and log folders, together.
+    pub(super) async fn list_day(&self, day: Option<&DayFolders>) -> DayListing {
+        let Some(day) = day else {
+            return DayListing::default();
+        };
+        let list = |folder: Option<String>| async move {
+            match folder {
+                Some(f) => {
+                    let r = self.list(&f).await;
+                    (f, r)
+                }
+                None => (String::new(), Ok(Listing::default())),
+            }
+        };
+        let (digests, logs) = futures::join!(list(day.digests.clone()), list(day.logs.clone()));
+        let mut out = DayListing::default();
+        for (i, (folder, listed)) in [digests, logs].into_iter().enumerate() {
+            match listed {
+                Ok(listing) => {
+                    out.nested
+                        .extend(listing.folders.into_iter().map(|f| (i == 0, f)));
+                    if i == 0 {
+                        out.digests = listing.objects;
+                    } else {
+                        out.logs = listing.objects;
+                    }
+                }
+                Err(e) => {
+                    if i == 0 {
+                        out.digests_unlisted = Some(folder.clone());
+                    }
+                    out.failed.push(Unverified {
+                        key: folder,
+                        cause: format!("cannot list: {}", e.cause()),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads and checks digests, in parallel.
+    pub(super) async fn read_digests(&self, wanted: Vec<(String, DigestName)>) -> Vec<DigestCheck> {
+        if let Some(local) = self.store.as_local() {
+            // A local folder: one parallel pass on the CPU pool, as for logs.
+            use rayon::prelude::*;
+            let (local, bucket, progress) = (
+                local.clone(),
+                self.bucket.clone(),
+                self.opts.progress.clone(),
+            );
+            let keys = self.keys.clone().await;
+            return crate::cpu::run(move || {
+                wanted
+                    .into_par_iter()
+                    .map(|(key, name)| {
+                        let read = local.get_now(&key);
+                        if let (Some(p), Ok(object)) = (&progress, &read) {
+                            p.advance(1, object.bytes.len() as u64);
+                        }
+                        check_digest(&bucket, &keys, key, name, read)
+                    })
+                    .collect()
+            })
+            .await;
+        }
+        bounded(self.opts.jobs, wanted, |(key, name)| async move {
+            let read = {
+                let _permit = self.permits.acquire().await;
+                self.store.get(&key).await
+            };
+            self.read(&read);
+            let (keys, bucket) = (self.keys.clone().await, self.bucket.clone());
+            crate::cpu::run(move || check_digest(&bucket, &keys, key, name, read)).await
+        })
+        .await
+    }
+
+    /// Counts a digest read for progress.
+    pub(super) fn read(&self, read: &Result<crate::store::Object, StoreError>) {
+        if let Ok(object) = read {
+            self.opts.advance(1, object.bytes.len() as u64);
+        }
+    }
+
+    pub(super) async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
+        let _permit = self.permits.acquire().await;
+        let outcome = self.store.hash_gzip(key).await;
+        self.advanced(&outcome);
+        outcome
+    }
+
+    pub(super) fn advanced(&self, outcome: &Result<crate::hash::Inflated, HashFailure>) {
+        self.opts.advance(1, outcome.as_ref().map_or(0, |i| i.size));
+    }
+}
+
+/// Checks a digest as read (or tells why it could not be).
+pub(super) fn check_digest(
+    bucket: &str,
+    keys: &KeyRing,
+    key: String,
+    name: DigestName,
+    read: Result<crate::store::Object, StoreError>,
+) -> DigestCheck {
+    match read {
+        Ok(object) => verify_digest(&key, &name, bucket, &object, keys),
+        Err(StoreError::NotFound { .. }) => DigestCheck::unread(key, name, DigestStatus::Missing),
+        // CloudTrail writes no digest that large: it is not one of CloudTrail's.
+        Err(e @ StoreError::TooLarge { .. }) => DigestCheck::unread(
+            key,
+            name,
+            DigestStatus::Failed {
+                kind: Kind::DigestMalformed,
+                message: format!("the digest object is {}", e.cause()),
+            },
+        ),
+        Err(e) => DigestCheck::unread(key, name, DigestStatus::Unverified(e.cause())),
+    }
+}

@@ -820,105 +820,44 @@ impl<S: Store> LocationRun<'_, '_, S> {
             })
             .collect();
         unread.append(&mut self.unlisted_days);
+        let evidence = judge::Evidence {
+            reach,
+            signed,
+            unread,
+            horizon: opts.horizon,
+        };
         let mut strays: Vec<Finding> = Vec::new();
         for (key, stray) in std::mem::take(&mut self.strays) {
-            if let Some(digest) = &stray.listed_by_failed {
-                let cause = format!("listed only by {digest}, which failed verification");
-                self.object(&key, "log", "unverified", Some(&cause), None, Some(digest));
-                self.unverified(&key, cause);
-                continue;
-            }
-            // A digest that could not be read may be the one that lists this log: that is
-            // "could not check", never "unlisted".
-            let unread_digest = stray
-                .time
-                .and_then(|t| unread.iter().find(|(s, e, _)| t >= *s && t <= *e));
-            if let Some((_, _, why)) = unread_digest {
-                self.object(&key, "log", "unverified", Some(why), None, None);
-                self.unverified(&key, why.clone());
-                continue;
-            }
-            let kind = match stray.time {
-                Some(t) if opts.may_be_pending(t, signed) => Kind::LogPending,
-                _ => Kind::LogUnlisted,
-            };
-            self.object(&key, "log", kind.as_str(), None, None, None);
-            for summary in self.out.summaries.values_mut() {
-                match kind {
-                    Kind::LogUnlisted => summary.logs.unlisted += 1,
-                    _ => summary.logs.pending += 1,
+            match judge::stray(stray.time, stray.listed_by_failed.as_deref(), &evidence) {
+                judge::LogVerdict::Unverified { cause, digest } => {
+                    self.object(
+                        &key,
+                        "log",
+                        "unverified",
+                        Some(&cause),
+                        None,
+                        digest.as_deref(),
+                    );
+                    self.unverified(&key, cause);
+                }
+                judge::LogVerdict::Finding { kind, message } => {
+                    self.object(&key, "log", kind.as_str(), None, None, None);
+                    for summary in self.out.summaries.values_mut() {
+                        match kind {
+                            Kind::LogUnlisted => summary.logs.unlisted += 1,
+                            _ => summary.logs.pending += 1,
+                        }
+                    }
+                    let mut f =
+                        Finding::new(kind, opts.strict, &self.location, None, Some(&key), message);
+                    if let Some(t) = stray.time {
+                        f = f.at(t);
+                    }
+                    strays.push(f);
                 }
             }
-            let message = match (kind, stray.time, reach) {
-                (Kind::LogUnlisted, None, _) => {
-                    "an object in a log folder that is not named like a CloudTrail log, and no digest lists it"
-                }
-                (Kind::LogUnlisted, Some(_), None) => {
-                    "no digest lists this log: no digest exists for this log folder (the digests were deleted, or validation was never on)"
-                }
-                (Kind::LogUnlisted, Some(t), Some(r)) if t >= r - DELIVERY_DELAY => {
-                    "no digest lists this log, which lies after the last digest: the newest digests were deleted, or validation was turned off"
-                }
-                (Kind::LogUnlisted, Some(_), Some(_)) => {
-                    "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone"
-                }
-                _ => "no digest lists this log yet: it is within 2 h of when the bucket was observed, and CloudTrail may not have delivered the digest that lists it",
-            };
-            let mut f = Finding::new(kind, opts.strict, &self.location, None, Some(&key), message);
-            if let Some(t) = stray.time {
-                f = f.at(t);
-            }
-            strays.push(f);
         }
-        // A tail gap that hides log files is loss, not a stopped trail: its digests are gone or
-        // validation was turned off while logging went on.
-        for gap in self
-            .out
-            .findings
-            .iter_mut()
-            .filter(|f| f.kind == Kind::ChainTailGap)
-        {
-            let Some(Window(s, e)) = gap.window else {
-                continue;
-            };
-            let hidden: Vec<String> = strays
-                .iter()
-                .filter(|f| f.kind == Kind::LogUnlisted)
-                .filter(|f| f.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t <= e))
-                .filter_map(|f| f.key.clone())
-                .collect();
-            if hidden.is_empty() {
-                continue;
-            }
-            gap.severity = crate::finding::Severity::Error;
-            gap.message.push_str(&format!(
-                "; {} log file(s) lie in the gap, listed by no digest: digests were deleted or validation was turned off while logging went on",
-                hidden.len()
-            ));
-            gap.logs.extend(hidden);
-        }
-        // Logs inside the window of a missing digest are reported under it too.
-        // (A digest too damaged to read its list of logs is the same incident as a deleted one.)
-        for missing in self
-            .out
-            .findings
-            .iter_mut()
-            .filter(|f| matches!(f.kind, Kind::DigestMissing | Kind::DigestMalformed))
-        {
-            let Some(Window(s, e)) = missing.window else {
-                continue;
-            };
-            // One deleted digest is one incident: the logs of its hours are its evidence, not
-            // findings of their own (they count as unlisted in their scope).
-            strays.retain(|stray| {
-                let inside = stray.kind == Kind::LogUnlisted
-                    && stray.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t < e);
-                if inside {
-                    missing.logs.extend(stray.key.clone());
-                }
-                !inside
-            });
-        }
+        judge::fold_incidents(&mut self.out.findings, &mut strays);
         self.out.findings.extend(strays);
     }
 }

@@ -39,6 +39,7 @@ use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
 use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
 mod discover;
+pub mod judge;
 mod location;
 mod reader;
 use discover::{named_date_folders, Discovery};
@@ -136,15 +137,6 @@ impl Options {
     /// it vouches for those, and is neither counted nor reported nor chained.
     fn beyond_end(&self, digest_end: Timestamp) -> bool {
         digest_end - Duration::hours(1) > self.end
-    }
-
-    /// A log not listed yet may still be listed by a digest CloudTrail has not delivered.
-    ///
-    /// `signed` is the newest end of a valid digest seen: CloudTrail's own signature proves the
-    /// bucket was observed no earlier, whatever a copy's manifest says of its acquisition.
-    fn may_be_pending(&self, log_time: Timestamp, signed: Option<Timestamp>) -> bool {
-        let horizon = signed.map_or(self.horizon, |s| s.max(self.horizon));
-        log_time + UNLISTED_AFTER > horizon
     }
 
     fn selects(&self, scope: &ScopeId) -> bool {

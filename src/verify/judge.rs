@@ -1,0 +1,283 @@
+//! The judge: what a location's evidence says of each log object no valid digest listed, and
+//! how those logs fold into the incidents that explain them. No I/O and no async: everything it
+//! decides comes in as values, so each rule is tested on its own below.
+
+use crate::finding::{Finding, Kind, Severity, Window};
+use crate::layout::{Timestamp, DELIVERY_DELAY};
+
+use super::UNLISTED_AFTER;
+
+/// What a location's digests showed, for judging the logs none of them listed.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    /// How far valid regular (not backfill) digests reach, across every trail delivering into
+    /// the location's log folder.
+    pub reach: Option<Timestamp>,
+    /// The newest end of any valid digest: CloudTrail's own signature proves the bucket was
+    /// observed no earlier, whatever a copy's manifest says.
+    pub signed: Option<Timestamp>,
+    /// Hours whose digests could not be read or listed (widened by the delivery delay on both
+    /// sides), and why.
+    pub unread: Vec<(Timestamp, Timestamp, String)>,
+    /// When the bucket was observed.
+    pub horizon: Timestamp,
+}
+
+/// What becomes of one log object no valid digest listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogVerdict {
+    /// It could not be checked: the digest that may list it failed or could not be read.
+    Unverified {
+        cause: String,
+        /// The failed digest that listed it, when one did.
+        digest: Option<String>,
+    },
+    /// `log_pending` or `log_unlisted`, with the sentence that says which case it is.
+    Finding { kind: Kind, message: &'static str },
+}
+
+/// Whether a log of `time` may still be listed by a digest CloudTrail has not yet delivered.
+pub fn may_be_pending(time: Timestamp, evidence: &Evidence) -> bool {
+    let horizon = evidence
+        .signed
+        .map_or(evidence.horizon, |s| s.max(evidence.horizon));
+    time + UNLISTED_AFTER > horizon
+}
+
+/// Judges one log object (its name's time, when it is named like a log) that no valid digest
+/// listed; `listed_by_failed` is a digest that lists it but failed verification.
+pub fn stray(
+    time: Option<Timestamp>,
+    listed_by_failed: Option<&str>,
+    evidence: &Evidence,
+) -> LogVerdict {
+    if let Some(digest) = listed_by_failed {
+        return LogVerdict::Unverified {
+            cause: format!("listed only by {digest}, which failed verification"),
+            digest: Some(digest.to_string()),
+        };
+    }
+    // A digest that could not be read may be the one that lists this log: that is "could not
+    // check", never "unlisted".
+    let unread = time.and_then(|t| evidence.unread.iter().find(|(s, e, _)| t >= *s && t <= *e));
+    if let Some((_, _, why)) = unread {
+        return LogVerdict::Unverified {
+            cause: why.clone(),
+            digest: None,
+        };
+    }
+    let Some(t) = time else {
+        return LogVerdict::Finding {
+            kind: Kind::LogUnlisted,
+            message: "an object in a log folder that is not named like a CloudTrail log, and no digest lists it",
+        };
+    };
+    if may_be_pending(t, evidence) {
+        return LogVerdict::Finding {
+            kind: Kind::LogPending,
+            message: "no digest lists this log yet: it is within 2 h of when the bucket was observed, and CloudTrail may not have delivered the digest that lists it",
+        };
+    }
+    let message = match evidence.reach {
+        None => "no digest lists this log: no digest exists for this log folder (the digests were deleted, or validation was never on)",
+        Some(r) if t >= r - DELIVERY_DELAY => "no digest lists this log, which lies after the last digest: the newest digests were deleted, or validation was turned off",
+        Some(_) => "no digest lists this log, although digests cover the hours after it: it was not delivered by CloudTrail, or the digest that listed it is gone",
+    };
+    LogVerdict::Finding {
+        kind: Kind::LogUnlisted,
+        message,
+    }
+}
+
+/// Folds unlisted logs into the incidents that explain them. A tail gap that hides log files is
+/// loss, not a stopped trail: it becomes an error naming them. One deleted (or unreadable)
+/// digest is one incident: the unlisted logs of its hours become its evidence, not findings of
+/// their own. `findings` are the location's other findings; what stays in `strays` is reported
+/// on its own.
+pub fn fold_incidents(findings: &mut [Finding], strays: &mut Vec<Finding>) {
+    for gap in findings.iter_mut().filter(|f| f.kind == Kind::ChainTailGap) {
+        let Some(Window(s, e)) = gap.window else {
+            continue;
+        };
+        let hidden: Vec<String> = strays
+            .iter()
+            .filter(|f| f.kind == Kind::LogUnlisted)
+            .filter(|f| f.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t <= e))
+            .filter_map(|f| f.key.clone())
+            .collect();
+        if hidden.is_empty() {
+            continue;
+        }
+        gap.severity = Severity::Error;
+        gap.message.push_str(&format!(
+            "; {} log file(s) lie in the gap, listed by no digest: digests were deleted or validation was turned off while logging went on",
+            hidden.len()
+        ));
+        gap.logs.extend(hidden);
+    }
+    for missing in findings
+        .iter_mut()
+        .filter(|f| matches!(f.kind, Kind::DigestMissing | Kind::DigestMalformed))
+    {
+        let Some(Window(s, e)) = missing.window else {
+            continue;
+        };
+        strays.retain(|stray| {
+            let inside = stray.kind == Kind::LogUnlisted
+                && stray.time.is_some_and(|t| t >= s - DELIVERY_DELAY && t < e);
+            if inside {
+                missing.logs.extend(stray.key.clone());
+            }
+            !inside
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::Location;
+    use chrono::Duration;
+
+    fn t(s: &str) -> Timestamp {
+        crate::parse_rfc3339(s).unwrap()
+    }
+
+    fn evidence() -> Evidence {
+        Evidence {
+            reach: Some(t("2024-01-01T06:00:00Z")),
+            signed: Some(t("2024-01-01T06:00:00Z")),
+            unread: vec![],
+            horizon: t("2024-01-01T12:00:00Z"),
+        }
+    }
+
+    fn kind(v: &LogVerdict) -> Option<Kind> {
+        match v {
+            LogVerdict::Finding { kind, .. } => Some(*kind),
+            LogVerdict::Unverified { .. } => None,
+        }
+    }
+
+    #[test]
+    fn a_log_one_minute_inside_the_unlisted_reach_is_unlisted_and_one_minute_outside_pending() {
+        let e = evidence();
+        let edge = e.horizon - UNLISTED_AFTER;
+        let before = stray(Some(edge - Duration::minutes(1)), None, &e);
+        let after = stray(Some(edge + Duration::minutes(1)), None, &e);
+        assert_eq!(kind(&before), Some(Kind::LogUnlisted));
+        assert_eq!(kind(&after), Some(Kind::LogPending));
+        // Exactly at the edge the delivery window has closed.
+        assert_eq!(kind(&stray(Some(edge), None, &e)), Some(Kind::LogUnlisted));
+    }
+
+    #[test]
+    fn a_signed_digest_moves_the_horizon_later_never_earlier() {
+        let mut e = evidence();
+        e.horizon = t("2024-01-01T01:00:00Z");
+        e.signed = Some(t("2024-01-01T12:00:00Z"));
+        let log = t("2024-01-01T09:00:00Z");
+        assert_eq!(kind(&stray(Some(log), None, &e)), Some(Kind::LogUnlisted));
+        e.signed = Some(t("2024-01-01T00:00:00Z"));
+        assert_eq!(kind(&stray(Some(log), None, &e)), Some(Kind::LogPending));
+    }
+
+    #[test]
+    fn a_log_inside_an_unread_digests_window_is_unverified_and_outside_it_unlisted() {
+        let mut e = evidence();
+        e.unread = vec![(
+            t("2024-01-01T02:00:00Z") - DELIVERY_DELAY,
+            t("2024-01-01T03:00:00Z") + DELIVERY_DELAY,
+            "the digest that may list it, k, could not be read".into(),
+        )];
+        let inside = stray(Some(t("2024-01-01T03:10:00Z")), None, &e);
+        assert_eq!(
+            inside,
+            LogVerdict::Unverified {
+                cause: "the digest that may list it, k, could not be read".into(),
+                digest: None
+            }
+        );
+        let outside = stray(Some(t("2024-01-01T03:20:00Z")), None, &e);
+        assert_eq!(kind(&outside), Some(Kind::LogUnlisted));
+    }
+
+    #[test]
+    fn a_log_listed_only_by_a_failed_digest_is_unverified_naming_it() {
+        let v = stray(
+            Some(t("2024-01-01T01:00:00Z")),
+            Some("d.json.gz"),
+            &evidence(),
+        );
+        assert_eq!(
+            v,
+            LogVerdict::Unverified {
+                cause: "listed only by d.json.gz, which failed verification".into(),
+                digest: Some("d.json.gz".into())
+            }
+        );
+    }
+
+    #[test]
+    fn the_sentence_says_which_case_of_unlisted_it_is() {
+        let message = |e: &Evidence, time: &str| match stray(Some(t(time)), None, e) {
+            LogVerdict::Finding { message, .. } => message,
+            other => panic!("{other:?}"),
+        };
+        let e = evidence();
+        assert!(message(&e, "2024-01-01T05:50:00Z").contains("after the last digest"));
+        assert!(message(&e, "2024-01-01T03:00:00Z").contains("digests cover the hours after it"));
+        let none = Evidence {
+            reach: None,
+            ..evidence()
+        };
+        assert!(
+            message(&none, "2024-01-01T03:00:00Z").contains("no digest exists for this log folder")
+        );
+        assert_eq!(kind(&stray(None, None, &e)), Some(Kind::LogUnlisted));
+    }
+
+    fn log_finding(key: &str, time: &str) -> Finding {
+        let location = Location {
+            prefix: String::new(),
+            org_id: None,
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        Finding::new(Kind::LogUnlisted, false, &location, None, Some(key), "m").at(t(time))
+    }
+
+    #[test]
+    fn a_tail_gap_hiding_logs_becomes_an_error_and_a_missing_digest_absorbs_its_hours() {
+        let location = Location {
+            prefix: String::new(),
+            org_id: None,
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let gap = Finding::new(Kind::ChainTailGap, false, &location, Some("t"), None, "gap")
+            .window(Window(t("2024-01-01T06:00:00Z"), t("2024-01-01T08:00:00Z")));
+        let missing = Finding::new(
+            Kind::DigestMissing,
+            false,
+            &location,
+            Some("t"),
+            None,
+            "gone",
+        )
+        .window(Window(t("2024-01-01T02:00:00Z"), t("2024-01-01T03:00:00Z")));
+        let mut findings = vec![gap, missing];
+        let mut strays = vec![
+            log_finding("in-gap", "2024-01-01T07:00:00Z"),
+            // Named up to the delivery delay before the missing digest's window: its evidence.
+            log_finding("early", "2024-01-01T01:50:00Z"),
+            log_finding("at-end", "2024-01-01T03:00:00Z"),
+        ];
+        fold_incidents(&mut findings, &mut strays);
+        assert_eq!(findings[0].severity, Severity::Error);
+        assert_eq!(findings[0].logs, ["in-gap"]);
+        assert_eq!(findings[1].logs, ["early"]);
+        let left: Vec<_> = strays.iter().filter_map(|f| f.key.as_deref()).collect();
+        assert_eq!(left, ["in-gap", "at-end"]);
+    }
+}

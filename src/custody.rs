@@ -242,3 +242,74 @@ pub fn provenance(
         custody_key: custody_key.map(|k| k.fingerprint()),
     })
 }
+
+/// What a run over a local copy starts from: its trusted keys, the range's end, the horizon,
+/// and the notes the report must carry about them.
+pub struct CopyRun {
+    pub keys: KeyRing,
+    pub end: crate::layout::Timestamp,
+    /// When the copy was observed: its recorded acquisition time, else `now`.
+    pub horizon: crate::layout::Timestamp,
+    pub notes: Vec<String>,
+}
+
+/// Decides where a copy's trusted keys come from (`given` with `--public-keys`; else the
+/// copy's own keys, only as `trust` allows; never on the copy's word alone), the range's end
+/// (`end` as given, else the manifest's, else `now`) and the horizon (the manifest's acquisition
+/// time, else `now`). A custody key whose signature does not verify ends the run.
+pub fn prepare(
+    store: &LocalStore,
+    given: Option<KeyRing>,
+    trust: &CopyTrust<'_>,
+    end: Option<crate::layout::Timestamp>,
+    now: crate::layout::Timestamp,
+) -> Result<CopyRun, String> {
+    use crate::layout::format_time;
+    if let Some(key) = trust.custody_key {
+        check(store, key).map_err(|e| e.to_string())?;
+    }
+    let keys = match (given, copy_keys(store, trust)?) {
+        (Some(keys), _) => keys,
+        (None, Some((keys, _))) => keys,
+        (None, None) if store.saved_keys().is_some() => {
+            return Err(format!(
+                "no trusted public keys: the copy's own keys file ({}) is evidence, not trust. Pass --public-keys with keys you obtained yourself (aws cloudtrail list-public-keys, or that file if you made the copy), --custody-key with the public half of the key that signed the copy, or --trust-copy-keys to accept them on the copy's word",
+                store.saved_keys().unwrap_or_default().display()
+            ))
+        }
+        (None, None) => {
+            return Err(
+                "no trusted public keys: pass --public-keys with saved ListPublicKeys output, PEM or DER files (keys are never taken from the bucket)".into(),
+            )
+        }
+    };
+    let recorded = store.manifest().and_then(|m| m.range_end());
+    let ranged_by_manifest = end.is_none() && recorded.is_some();
+    let end = end.or(recorded).unwrap_or(now);
+    let observed = store.manifest().and_then(|m| m.observed_at());
+    let horizon = observed.unwrap_or(now);
+    let mut notes = Vec::new();
+    match observed {
+        None => notes.push(format!(
+            "the copy records no acquisition time: logs not yet listed are judged as of {}; pass --end with the time the copy was made",
+            format_time(horizon.min(end))
+        )),
+        Some(at) if trust.custody_key.is_none() => notes.push(format!(
+            "logs not yet listed are judged as of {}, the acquisition time the copy's manifest records (or the newest signed digest, where later); no custody signature authenticates it",
+            format_time(at)
+        )),
+        Some(_) => {}
+    }
+    if ranged_by_manifest && trust.custody_key.is_none() {
+        notes.push(format!(
+            "the range ends at {}, as the copy's manifest records; no custody signature authenticates the manifest (pass --custody-key, or --end)",
+            format_time(end)
+        ));
+    }
+    Ok(CopyRun {
+        keys,
+        end,
+        horizon,
+        notes,
+    })
+}

@@ -348,58 +348,23 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                 trust_copy_keys: args.trust_copy_keys,
                 custody_key: custody_key.as_ref(),
             };
-            if let Some(key) = &custody_key {
-                custody::check(&store, key).map_err(|e| e.to_string())?;
-            }
-            let keys = match (given, custody::copy_keys(&store, &trust)?) {
-                (Some(keys), _) => keys,
-                (None, Some((keys, _))) => keys,
-                (None, None) if store.saved_keys().is_some() => {
-                    return Err(format!(
-                        "no trusted public keys: the copy's own keys file ({}) is evidence, not trust. Pass --public-keys with keys you obtained yourself (aws cloudtrail list-public-keys, or that file if you made the copy), --custody-key with the public half of the key that signed the copy, or --trust-copy-keys to accept them on the copy's word",
-                        store.saved_keys().unwrap_or_default().display()
-                    ))
-                }
-                (None, None) => {
-                    return Err(
-                        "no trusted public keys: pass --public-keys with saved ListPublicKeys output, PEM or DER files (keys are never taken from the bucket)".into(),
-                    )
-                }
-            };
-            let recorded = store.manifest().and_then(|m| m.range_end());
-            let end = args
-                .filters
-                .end
-                .or(recorded)
-                .unwrap_or_else(chrono::Utc::now);
-            let ranged_by_manifest = args.filters.end.is_none() && recorded.is_some();
-            let observed = store.manifest().and_then(|m| m.observed_at());
-            horizon = observed.unwrap_or(horizon);
-            let mut opts = options(args.filters, end, horizon, args.jobs, args.strict, progress);
+            let copy =
+                custody::prepare(&store, given, &trust, args.filters.end, chrono::Utc::now())?;
+            horizon = copy.horizon;
+            let mut opts = options(
+                args.filters,
+                copy.end,
+                copy.horizon,
+                args.jobs,
+                args.strict,
+                progress,
+            );
             opts.objects = objects.as_ref().map(|(log, _)| log.clone());
-            let opts_horizon = opts.horizon;
-            let mut report = verify::verify(&store, Arc::new(keys), opts)
+            let mut report = verify::verify(&store, Arc::new(copy.keys), opts)
                 .await
                 .map_err(|e| e.to_string())?;
             report.provenance = custody::provenance(&store, custody_key.as_ref());
-            if observed.is_none() {
-                report.notes.push(format!(
-                    "the copy records no acquisition time: logs not yet listed are judged as of {}; pass --end with the time the copy was made",
-                    trailproof::layout::format_time(opts_horizon)
-                ));
-            }
-            if let (Some(at), None) = (observed, &custody_key) {
-                report.notes.push(format!(
-                    "logs not yet listed are judged as of {}, the acquisition time the copy's manifest records (or the newest signed digest, where later); no custody signature authenticates it",
-                    trailproof::layout::format_time(at)
-                ));
-            }
-            if ranged_by_manifest && custody_key.is_none() {
-                report.notes.push(format!(
-                    "the range ends at {}, as the copy's manifest records; no custody signature authenticates the manifest (pass --custody-key, or --end)",
-                    trailproof::layout::format_time(end)
-                ));
-            }
+            report.notes.extend(copy.notes);
             report
         }
     };

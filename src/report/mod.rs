@@ -35,6 +35,26 @@ pub mod exit {
     pub const INCOMPLETE: i32 = 2;
 }
 
+/// What a run proves: every object in scope verified; evidence of tampering or loss; or a run
+/// that could not check everything (or found nothing to check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Verified,
+    Findings,
+    Incomplete,
+}
+
+impl Verdict {
+    /// 0, 1 or 2 ([`exit`]).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Verified => exit::VERIFIED,
+            Verdict::Findings => exit::FINDINGS,
+            Verdict::Incomplete => exit::INCOMPLETE,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Tool {
     pub name: String,
@@ -317,16 +337,20 @@ impl Report {
         self.exit_code = self.decide_exit_code();
     }
 
-    /// 1 when there is an error finding; else 2 when anything could not be checked or nothing
-    /// was found to check; else 0.
-    pub fn decide_exit_code(&self) -> i32 {
+    /// The verdict the findings and the unverified objects make.
+    pub fn decide(&self) -> Verdict {
         if self.count(Severity::Error) > 0 {
-            exit::FINDINGS
+            Verdict::Findings
         } else if !self.unverified.is_empty() || self.scopes.iter().all(|s| s.digests.seen() == 0) {
-            exit::INCOMPLETE
+            Verdict::Incomplete
         } else {
-            exit::VERIFIED
+            Verdict::Verified
         }
+    }
+
+    /// [`Report::decide`] as the process's exit code.
+    pub fn decide_exit_code(&self) -> i32 {
+        self.decide().exit_code()
     }
 
     /// The verdict in one line.

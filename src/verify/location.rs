@@ -13,14 +13,6 @@ pub(super) struct Outcome {
     pub(super) after_end: usize,
 }
 
-/// A log object that no valid digest has listed so far: judged when the location is done,
-/// unless a later digest lists it.
-pub(super) struct Stray {
-    pub(super) time: Option<Timestamp>,
-    /// A digest that lists it but failed verification.
-    pub(super) listed_by_failed: Option<String>,
-}
-
 /// One location's state while its dates are checked in order.
 pub(super) struct LocationRun<'c, 's, S> {
     pub(super) ctx: &'c Ctx<'s, S>,
@@ -29,11 +21,8 @@ pub(super) struct LocationRun<'c, 's, S> {
     /// Every digest checked, compacted: its list of logs dropped once used.
     pub(super) checks: Vec<DigestCheck>,
     pub(super) known: HashSet<String>,
-    /// Logs listed by valid digests whose date folder has not been matched yet.
-    pub(super) listed: HashSet<String>,
-    /// Logs listed only by digests that failed, likewise, with the first such digest.
-    pub(super) listed_by_failed: HashMap<String, String>,
-    pub(super) strays: BTreeMap<String, Stray>,
+    /// What digests listed and which log objects no valid digest has listed so far.
+    pub(super) ledger: ledger::Ledger,
     /// Log objects in archival storage classes, with the cause.
     pub(super) archived: HashMap<String, String>,
     /// The latest date's log objects, matched once the next date's digests are in.
@@ -54,9 +43,7 @@ pub(super) async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWo
         out: Outcome::default(),
         checks: Vec::new(),
         known: HashSet::new(),
-        listed: HashSet::new(),
-        listed_by_failed: HashMap::new(),
-        strays: BTreeMap::new(),
+        ledger: ledger::Ledger::default(),
         archived: HashMap::new(),
         held: Vec::new(),
         unlisted_days: work.unlisted,
@@ -230,10 +217,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
         let previous = std::mem::replace(&mut self.held, listing.logs);
         self.match_logs(previous);
-        // Every log folder before `date` has been matched: forget what was listed there.
-        let before = |key: &str| parse_log_key(key).is_some_and(|n| n.time.date_naive() < date);
-        self.listed.retain(|k| !before(k));
-        self.listed_by_failed.retain(|k, _| !before(k));
+        self.ledger.forget_before(date);
         logs
     }
 
@@ -392,8 +376,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     continue;
                 }
                 if check.is_valid() {
-                    self.strays.remove(&log.key);
-                    self.listed.insert(log.key.clone());
+                    self.ledger.vouched(&log.key);
                     trusted
                         .entry(log.key.as_str())
                         .or_default()
@@ -405,14 +388,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                             selected,
                         });
                 } else {
-                    if let Some(stray) = self.strays.get_mut(&log.key) {
-                        stray
-                            .listed_by_failed
-                            .get_or_insert_with(|| check.key.clone());
-                    }
-                    self.listed_by_failed
-                        .entry(log.key.clone())
-                        .or_insert_with(|| check.key.clone());
+                    self.ledger.listed_by_failed(&log.key, &check.key);
                 }
             }
         }
@@ -567,7 +543,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
     pub(super) fn match_logs(&mut self, objects: Vec<ObjectInfo>) {
         let opts = self.ctx.opts;
         for object in objects {
-            if self.listed.contains(&object.key) {
+            if self.ledger.is_listed(&object.key) {
                 continue;
             }
             let time = parse_log_key(&object.key).map(|n| n.time);
@@ -580,14 +556,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     continue;
                 }
             }
-            let listed_by_failed = self.listed_by_failed.get(&object.key).cloned();
-            self.strays.insert(
-                object.key,
-                Stray {
-                    time,
-                    listed_by_failed,
-                },
-            );
+            self.ledger.seen(object.key, time);
         }
     }
 
@@ -827,7 +796,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
             horizon: opts.horizon,
         };
         let mut strays: Vec<Finding> = Vec::new();
-        for (key, stray) in std::mem::take(&mut self.strays) {
+        for (key, stray) in self.ledger.take_strays() {
             match judge::stray(stray.time, stray.listed_by_failed.as_deref(), &evidence) {
                 judge::LogVerdict::Unverified { cause, digest } => {
                     self.object(

@@ -40,6 +40,7 @@ use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
 mod discover;
 pub mod judge;
+pub mod ledger;
 mod location;
 mod reader;
 use discover::{named_date_folders, Discovery};

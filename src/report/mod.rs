@@ -35,6 +35,100 @@ pub mod exit {
     pub const INCOMPLETE: i32 = 2;
 }
 
+/// What a run gathered, for [`Report::assemble`].
+pub struct RunRecord {
+    pub source: String,
+    pub bucket: String,
+    pub range: Range,
+    pub filters: Filters,
+    pub strict: bool,
+    pub keys: Vec<KeyInfo>,
+    pub started_at: Timestamp,
+    pub summaries: std::collections::BTreeMap<ScopeId, ScopeSummary>,
+    pub findings: Vec<Finding>,
+    pub unverified: Vec<Unverified>,
+    /// Objects and date folders after the range's end, not examined.
+    pub after_end: usize,
+    /// Folders under `AWSLogs/` that fit no folder CloudTrail writes.
+    pub not_dates: Vec<String>,
+    /// Folder markers left out of the listings.
+    pub folder_markers: usize,
+}
+
+impl Report {
+    /// The report of a run: its notes said, findings and unverified objects in order, and the
+    /// verdict decided.
+    pub fn assemble(run: RunRecord) -> Report {
+        let RunRecord {
+            source,
+            bucket,
+            range,
+            filters,
+            strict,
+            keys,
+            started_at,
+            summaries,
+            mut findings,
+            mut unverified,
+            after_end,
+            not_dates,
+            folder_markers,
+        } = run;
+        let mut notes = Vec::new();
+        if summaries.values().all(|s| s.digests.seen() == 0) {
+            notes.push(format!(
+                "nothing to verify: no digest file was found in {source} for the range and filters given"
+            ));
+        }
+        if after_end > 0 {
+            notes.push(format!(
+                "{after_end} object(s) or date folder(s) lie after the end of the range ({}) and were not examined",
+                crate::layout::format_time(range.end)
+            ));
+        }
+        if !not_dates.is_empty() {
+            notes.push(format!(
+                "{} folder(s) under AWSLogs/ fit no folder CloudTrail writes (an account, org id, region or date where one belongs), and were not examined: {}",
+                not_dates.len(),
+                not_dates.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if folder_markers > 0 {
+            notes.push(format!(
+                "{folder_markers} folder marker(s) (zero-byte objects whose keys end in /, as the S3 console and sync tools make them) were left out: they are not evidence"
+            ));
+        }
+        let seen: usize = summaries.values().map(|s| s.digests.seen()).sum();
+        let valid: usize = summaries.values().map(|s| s.digests.valid).sum();
+        if seen > 0 && valid == 0 && findings.iter().any(|f| f.kind == Kind::DigestKeyUnknown) {
+            notes.push(
+                "no digest verified under any trusted key: check that --public-keys holds CloudTrail's keys for these regions and times (a forger's key looks the same, so the findings stay errors)".into(),
+            );
+        }
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        unverified.sort();
+        unverified.dedup();
+        let mut report = Report {
+            schema_version: SCHEMA_VERSION,
+            source,
+            bucket,
+            range,
+            filters,
+            strict,
+            keys,
+            started_at,
+            finished_at: chrono::Utc::now(),
+            scopes: summaries.into_values().collect(),
+            findings,
+            unverified,
+            notes,
+            ..Report::default()
+        };
+        report.exit_code = report.decide_exit_code();
+        report
+    }
+}
+
 /// What a run proves: every object in scope verified; evidence of tampering or loss; or a run
 /// that could not check everything (or found nothing to check).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -564,5 +658,63 @@ impl ObjectLog {
             Some(e) => Err(e),
             None => flushed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RunRecord {
+        let t = crate::parse_rfc3339("2024-01-02T00:00:00Z").unwrap();
+        RunRecord {
+            source: "s3://b/".into(),
+            bucket: "b".into(),
+            range: Range {
+                start: None,
+                end: t,
+            },
+            filters: Filters::default(),
+            strict: false,
+            keys: vec![],
+            started_at: t,
+            summaries: Default::default(),
+            findings: vec![],
+            unverified: vec![],
+            after_end: 0,
+            not_dates: vec![],
+            folder_markers: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_with_nothing_to_verify_is_incomplete_and_says_so() {
+        let r = Report::assemble(record());
+        assert_eq!(r.decide(), Verdict::Incomplete);
+        assert_eq!(r.exit_code, exit::INCOMPLETE);
+        assert!(r.notes[0].starts_with("nothing to verify: no digest file was found in s3://b/"));
+    }
+
+    #[test]
+    fn what_was_left_out_is_noted_and_unverified_objects_are_sorted_once() {
+        let mut run = record();
+        run.after_end = 3;
+        run.folder_markers = 2;
+        run.not_dates = vec!["AWSLogs/x/".into()];
+        let u = |k: &str| Unverified {
+            key: k.into(),
+            cause: "c".into(),
+        };
+        run.unverified = vec![u("b"), u("a"), u("b")];
+        let r = Report::assemble(run);
+        let notes = r.notes.join("\n");
+        assert!(notes.contains(
+            "3 object(s) or date folder(s) lie after the end of the range (2024-01-02T00:00:00Z)"
+        ));
+        assert!(notes.contains("2 folder marker(s)"));
+        assert!(notes.contains("1 folder(s) under AWSLogs/ fit no folder CloudTrail writes"));
+        let keys: Vec<_> = r.unverified.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(r.decide(), Verdict::Incomplete);
     }
 }

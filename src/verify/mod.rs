@@ -35,7 +35,7 @@ use crate::layout::{
     is_region, last_segment, location_of, parse_digest_key, parse_log_key, split_date_folder,
     DigestName, Location, ScopeId, Timestamp, DELIVERY_DELAY,
 };
-use crate::report::{Filters, Range, Report, ScopeSummary, SCHEMA_VERSION};
+use crate::report::{Filters, Range, Report, ScopeSummary};
 use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
 mod discover;
@@ -316,50 +316,9 @@ pub async fn execute_as_keys_arrive<S: Store>(
         unverified.extend(outcome.unverified);
         summaries.extend(outcome.summaries);
     }
-    let mut notes = Vec::new();
-    if summaries
-        .values()
-        .all(|s: &ScopeSummary| s.digests.seen() == 0)
-    {
-        notes.push(format!(
-            "nothing to verify: no digest file was found in {} for the range and filters given",
-            store.source()
-        ));
-    }
-    let after: usize = after_end + outcomes_after;
-    if after > 0 {
-        notes.push(format!(
-            "{after} object(s) or date folder(s) lie after the end of the range ({}) and were not examined",
-            format_time(opts.end)
-        ));
-    }
-    if !not_dates.is_empty() {
-        notes.push(format!(
-            "{} folder(s) under AWSLogs/ fit no folder CloudTrail writes (an account, org id, region or date where one belongs), and were not examined: {}",
-            not_dates.len(),
-            not_dates.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    let markers = store.folder_markers();
-    if markers > 0 {
-        notes.push(format!(
-            "{markers} folder marker(s) (zero-byte objects whose keys end in /, as the S3 console and sync tools make them) were left out: they are not evidence"
-        ));
-    }
-    let seen: usize = summaries.values().map(|s| s.digests.seen()).sum();
-    let valid: usize = summaries.values().map(|s| s.digests.valid).sum();
-    if seen > 0 && valid == 0 && findings.iter().any(|f| f.kind == Kind::DigestKeyUnknown) {
-        notes.push(
-            "no digest verified under any trusted key: check that --public-keys holds CloudTrail's keys for these regions and times (a forger's key looks the same, so the findings stay errors)".into(),
-        );
-    }
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    unverified.sort();
-    unverified.dedup();
     let keys = ctx.keys.clone().await.infos();
     let progress = opts.progress.clone();
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
+    let report = Report::assemble(crate::report::RunRecord {
         source: store.source(),
         bucket: store.bucket().to_string(),
         range: Range {
@@ -375,14 +334,13 @@ pub async fn execute_as_keys_arrive<S: Store>(
         strict: opts.strict,
         keys,
         started_at,
-        finished_at: chrono::Utc::now(),
-        scopes: summaries.into_values().collect(),
+        summaries,
         findings,
         unverified,
-        notes,
-        ..Report::default()
-    };
-    report.exit_code = report.decide_exit_code();
+        after_end: after_end + outcomes_after,
+        not_dates,
+        folder_markers: store.folder_markers(),
+    });
     if let Some(p) = &progress {
         p.finish();
     }

@@ -2,8 +2,11 @@
 //! how those logs fold into the incidents that explain them. No I/O and no async: everything it
 //! decides comes in as values, so each rule is tested on its own below.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::digest::{DigestCheck, DigestStatus};
 use crate::finding::{Finding, Kind, Severity, Window};
-use crate::layout::{Timestamp, DELIVERY_DELAY};
+use crate::layout::{ScopeId, Timestamp, DELIVERY_DELAY};
 
 use super::UNLISTED_AFTER;
 
@@ -131,6 +134,82 @@ pub fn fold_incidents(findings: &mut [Finding], strays: &mut Vec<Finding>) {
             !inside
         });
     }
+}
+
+/// The digests of each scope's chain. A predecessor that was looked up (read from another
+/// day, or another location's folder) belongs to the chain of the digest that named it, as well
+/// as to its own scope's.
+pub fn chains(checks: &[DigestCheck]) -> BTreeMap<&ScopeId, Vec<&DigestCheck>> {
+    let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
+    for check in checks {
+        by_scope.entry(&check.name.scope).or_default().push(check);
+    }
+    let owner: HashMap<&str, &ScopeId> = checks
+        .iter()
+        .filter_map(|c| {
+            let prev = c.body.as_ref()?.previous.as_ref()?;
+            Some((prev.key.as_str(), &c.name.scope))
+        })
+        .collect();
+    for check in checks {
+        if let Some(scope) = owner.get(check.key.as_str()) {
+            if **scope != check.name.scope {
+                by_scope.entry(scope).or_default().push(check);
+            }
+        }
+    }
+    by_scope
+}
+
+/// A valid digest read past the end of the range names its predecessor, inside the range, and
+/// that one is gone: the chains, which stop at the end, cannot see that link, so it is a
+/// `digest_missing` of its own (with the scope whose count it adds to). `beyond_end` tells a
+/// digest read only for the range's last logs; `selected` a scope the run reports on;
+/// `reported` the missing digests already found.
+pub fn missing_before_the_end<'a>(
+    all: &'a [DigestCheck],
+    in_range: &'a [DigestCheck],
+    reported: &HashSet<String>,
+    beyond_end: impl Fn(Timestamp) -> bool,
+    selected: impl Fn(&ScopeId) -> bool,
+    strict: bool,
+) -> Vec<(&'a ScopeId, Finding)> {
+    let mut found = Vec::new();
+    for later in all
+        .iter()
+        .filter(|c| beyond_end(c.name.end) && c.is_valid())
+    {
+        let Some(prev) = later.body.as_ref().and_then(|b| b.previous.as_ref()) else {
+            continue;
+        };
+        let Some(gone) = in_range
+            .iter()
+            .find(|c| c.key == prev.key && matches!(c.status, DigestStatus::Missing))
+        else {
+            continue;
+        };
+        let scope = &gone.name.scope;
+        if reported.contains(&gone.key) || !selected(scope) {
+            continue;
+        }
+        let (s, e) = gone.window();
+        let finding = Finding::new(
+            Kind::DigestMissing,
+            strict,
+            &scope.location,
+            Some(&scope.trail),
+            Some(&gone.key),
+            format!(
+                "the digest is missing: {} names it as its predecessor; the hours {} are covered by no digest",
+                later.key,
+                Window(s, e)
+            ),
+        )
+        .window(Window(s, e))
+        .digest(&later.key);
+        found.push((scope, finding));
+    }
+    found
 }
 
 #[cfg(test)]
@@ -279,5 +358,98 @@ mod tests {
         assert_eq!(findings[1].logs, ["early"]);
         let left: Vec<_> = strays.iter().filter_map(|f| f.key.as_deref()).collect();
         assert_eq!(left, ["in-gap", "at-end"]);
+    }
+
+    fn digest(
+        scope: &ScopeId,
+        end: &str,
+        previous: Option<&str>,
+        status: DigestStatus,
+    ) -> DigestCheck {
+        let end = t(end);
+        let key = crate::layout::digest_key(scope, end, false);
+        let name = crate::layout::parse_digest_key(&key).unwrap();
+        let mut check = DigestCheck::unread(key.clone(), name, status);
+        if check.status == DigestStatus::Valid {
+            check.body = Some(crate::digest::DigestBody {
+                account: scope.location.account.clone(),
+                start: end - Duration::hours(1),
+                end,
+                end_text: crate::layout::format_time(end),
+                bucket: "b".into(),
+                key,
+                fingerprint: "f".into(),
+                algorithm: "SHA256withRSA".into(),
+                previous: previous.map(|p| crate::digest::PreviousDigest {
+                    bucket: "b".into(),
+                    key: p.into(),
+                    hash: String::new(),
+                    signature: String::new(),
+                }),
+                logs: vec![],
+            });
+        }
+        check
+    }
+
+    fn scope(trail: &str) -> ScopeId {
+        ScopeId {
+            location: Location {
+                prefix: String::new(),
+                org_id: None,
+                account: "111111111111".into(),
+                region: "us-east-1".into(),
+            },
+            trail: trail.into(),
+            home_region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn a_predecessor_read_from_elsewhere_joins_the_chain_of_the_digest_that_named_it() {
+        let (a, b) = (scope("a"), scope("b"));
+        let first = digest(&b, "2024-01-01T01:00:00Z", None, DigestStatus::Valid);
+        let second = digest(
+            &a,
+            "2024-01-01T02:00:00Z",
+            Some(&first.key),
+            DigestStatus::Valid,
+        );
+        let checks = vec![first.clone(), second.clone()];
+        let chains = chains(&checks);
+        let keys =
+            |s: &ScopeId| -> Vec<String> { chains[s].iter().map(|c| c.key.clone()).collect() };
+        assert_eq!(keys(&a), [second.key.clone(), first.key.clone()]);
+        assert_eq!(keys(&b), [first.key.clone()]);
+    }
+
+    #[test]
+    fn a_deleted_last_digest_named_only_by_one_past_the_end_is_missing_once() {
+        let a = scope("a");
+        let gone = digest(&a, "2024-01-01T06:00:00Z", None, DigestStatus::Missing);
+        let later = digest(
+            &a,
+            "2024-01-01T07:00:00Z",
+            Some(&gone.key),
+            DigestStatus::Valid,
+        );
+        let in_range = vec![gone.clone()];
+        let all = vec![gone.clone(), later.clone()];
+        let end = t("2024-01-01T06:00:00Z");
+        let beyond = |e: Timestamp| e - Duration::hours(1) > end - Duration::minutes(1);
+        let found =
+            missing_before_the_end(&all, &in_range, &HashSet::new(), beyond, |_| true, false);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1.key.as_deref(), Some(gone.key.as_str()));
+        assert_eq!(found[0].1.digest.as_deref(), Some(later.key.as_str()));
+        // Already reported by the chains, or in a scope not selected: nothing more.
+        let reported: HashSet<String> = [gone.key.clone()].into();
+        assert!(
+            missing_before_the_end(&all, &in_range, &reported, beyond, |_| true, false).is_empty()
+        );
+        assert!(
+            missing_before_the_end(&all, &in_range, &HashSet::new(), beyond, |_| false, false)
+                .is_empty()
+        );
     }
 }

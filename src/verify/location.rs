@@ -647,41 +647,16 @@ impl<S: Store> LocationRun<'_, '_, S> {
             .filter(|f| f.kind == Kind::DigestMissing)
             .filter_map(|f| f.key.clone())
             .collect();
-        for later in all
-            .iter()
-            .filter(|c| opts.beyond_end(c.name.end) && c.is_valid())
-        {
-            let Some(prev) = later.body.as_ref().and_then(|b| b.previous.as_ref()) else {
-                continue;
-            };
-            let Some(gone) = checks
-                .iter()
-                .find(|c| c.key == prev.key && matches!(c.status, DigestStatus::Missing))
-            else {
-                continue;
-            };
-            let scope = &gone.name.scope;
-            if reported.contains(&gone.key)
-                || scope.location != self.location
-                || !opts.selects(scope)
-            {
-                continue;
-            }
-            let (s, e) = gone.window();
-            let finding = Finding::new(
-                Kind::DigestMissing,
-                opts.strict,
-                &scope.location,
-                Some(&scope.trail),
-                Some(&gone.key),
-                format!(
-                    "the digest is missing: {} names it as its predecessor; the hours {} are covered by no digest",
-                    later.key,
-                    Window(s, e)
-                ),
-            )
-            .window(Window(s, e))
-            .digest(&later.key);
+        let location = self.location.clone();
+        let found = judge::missing_before_the_end(
+            all,
+            checks,
+            &reported,
+            |end| opts.beyond_end(end),
+            |scope| scope.location == location && opts.selects(scope),
+            opts.strict,
+        );
+        for (scope, finding) in found {
             self.out.findings.push(finding);
             self.summary(scope).digests.missing += 1;
         }
@@ -690,25 +665,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
     /// Links each selected scope's regular and backfill chains.
     pub(super) fn link_chains(&mut self, checks: &[DigestCheck]) {
         let opts = self.ctx.opts;
-        let mut by_scope: BTreeMap<&ScopeId, Vec<&DigestCheck>> = BTreeMap::new();
-        for check in checks {
-            by_scope.entry(&check.name.scope).or_default().push(check);
-        }
-        // A looked-up predecessor belongs to the chain of the digest that named it.
-        let owner: HashMap<&str, &ScopeId> = checks
-            .iter()
-            .filter_map(|c| {
-                let prev = c.body.as_ref()?.previous.as_ref()?;
-                Some((prev.key.as_str(), &c.name.scope))
-            })
-            .collect();
-        for check in checks {
-            if let Some(scope) = owner.get(check.key.as_str()) {
-                if **scope != check.name.scope {
-                    by_scope.entry(scope).or_default().push(check);
-                }
-            }
-        }
+        let by_scope = judge::chains(checks);
         for (scope, digests) in by_scope {
             if scope.location != self.location || !opts.selects(scope) {
                 continue;

@@ -418,9 +418,9 @@ mod tests {
         let checks = vec![first.clone(), second.clone()];
         let chains = chains(&checks);
         let keys =
-            |s: &ScopeId| -> Vec<String> { chains[s].iter().map(|c| c.key.clone()).collect() };
-        assert_eq!(keys(&a), [second.key.clone(), first.key.clone()]);
-        assert_eq!(keys(&b), [first.key.clone()]);
+            |s: &ScopeId| -> Vec<&str> { chains[s].iter().map(|c| c.key.as_str()).collect() };
+        assert_eq!(keys(&a), [second.key.as_str(), first.key.as_str()]);
+        assert_eq!(keys(&b), [first.key.as_str()]);
     }
 
     #[test]

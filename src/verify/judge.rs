@@ -136,6 +136,54 @@ pub fn fold_incidents(findings: &mut [Finding], strays: &mut Vec<Finding>) {
     }
 }
 
+/// What a digest's own status makes of it (its link to others is the chains' to judge).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DigestVerdict {
+    Valid,
+    /// A finding on the digest, over its window.
+    Failed(Box<Finding>),
+    /// Could not be checked, and why.
+    Unverified(String),
+    /// Gone: counted from the chains, which know it by the link to it.
+    Missing,
+}
+
+impl DigestVerdict {
+    /// The outcome in the objects report: `valid`, a finding kind, or `unverified`.
+    pub fn outcome(&self) -> &str {
+        match self {
+            DigestVerdict::Valid => "valid",
+            DigestVerdict::Failed(f) => f.kind.as_str(),
+            DigestVerdict::Unverified(_) => "unverified",
+            DigestVerdict::Missing => Kind::DigestMissing.as_str(),
+        }
+    }
+}
+
+/// Judges one digest by its own checks.
+pub fn digest(check: &DigestCheck, strict: bool) -> DigestVerdict {
+    let scope = &check.name.scope;
+    match &check.status {
+        DigestStatus::Valid => DigestVerdict::Valid,
+        DigestStatus::Failed { kind, message } => {
+            let (s, e) = check.window();
+            DigestVerdict::Failed(Box::new(
+                Finding::new(
+                    *kind,
+                    strict,
+                    &scope.location,
+                    Some(&scope.trail),
+                    Some(&check.key),
+                    message.clone(),
+                )
+                .window(Window(s, e)),
+            ))
+        }
+        DigestStatus::Unverified(cause) => DigestVerdict::Unverified(cause.clone()),
+        DigestStatus::Missing => DigestVerdict::Missing,
+    }
+}
+
 /// The digests of each scope's chain. A predecessor that was looked up (read from another
 /// day, or another location's folder) belongs to the chain of the digest that named it, as well
 /// as to its own scope's.
@@ -451,5 +499,40 @@ mod tests {
             missing_before_the_end(&all, &in_range, &HashSet::new(), beyond, |_| false, false)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_digests_own_status_is_its_verdict_over_its_window() {
+        let a = scope("a");
+        let mut failed = digest(&a, "2024-01-01T02:00:00Z", None, DigestStatus::Missing);
+        failed.status = DigestStatus::Failed {
+            kind: Kind::DigestSignatureInvalid,
+            message: "the signature does not verify".into(),
+        };
+        let DigestVerdict::Failed(f) = super::digest(&failed, false) else {
+            panic!()
+        };
+        assert_eq!(f.kind, Kind::DigestSignatureInvalid);
+        assert_eq!(f.key.as_deref(), Some(failed.key.as_str()));
+        assert_eq!(
+            f.window,
+            Some(Window(t("2024-01-01T01:00:00Z"), t("2024-01-01T02:00:00Z")))
+        );
+        assert_eq!(
+            super::digest(&failed, false).outcome(),
+            "digest_signature_invalid"
+        );
+        let unread = digest(
+            &a,
+            "2024-01-01T02:00:00Z",
+            None,
+            DigestStatus::Unverified("archived".into()),
+        );
+        assert_eq!(
+            super::digest(&unread, false),
+            DigestVerdict::Unverified("archived".into())
+        );
+        let gone = digest(&a, "2024-01-01T02:00:00Z", None, DigestStatus::Missing);
+        assert_eq!(super::digest(&gone, false).outcome(), "digest_missing");
     }
 }

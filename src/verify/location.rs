@@ -594,44 +594,31 @@ impl<S: Store> LocationRun<'_, '_, S> {
             if scope.location != self.location || !self.ctx.opts.selects(scope) {
                 continue;
             }
-            let (outcome, cause) = match &check.status {
-                DigestStatus::Valid => ("valid", None),
-                DigestStatus::Failed { kind, .. } => (kind.as_str(), None),
-                DigestStatus::Unverified(cause) => ("unverified", Some(cause.as_str())),
-                DigestStatus::Missing => (Kind::DigestMissing.as_str(), None),
+            let verdict = judge::digest(check, strict);
+            let cause = match &verdict {
+                judge::DigestVerdict::Unverified(cause) => Some(cause.as_str()),
+                _ => None,
             };
             self.object(
                 &check.key,
                 "digest",
-                outcome,
+                verdict.outcome(),
                 cause,
                 check.sha256.as_deref(),
                 None,
             );
             let summary = self.summary(scope);
-            match &check.status {
-                DigestStatus::Valid => summary.digests.valid += 1,
-                DigestStatus::Failed { kind, message } => {
+            match verdict {
+                judge::DigestVerdict::Valid => summary.digests.valid += 1,
+                judge::DigestVerdict::Failed(finding) => {
                     summary.digests.invalid += 1;
-                    let (s, e) = check.window();
-                    self.out.findings.push(
-                        Finding::new(
-                            *kind,
-                            strict,
-                            &scope.location,
-                            Some(&scope.trail),
-                            Some(&check.key),
-                            message.clone(),
-                        )
-                        .window(Window(s, e)),
-                    );
+                    self.out.findings.push(*finding);
                 }
-                DigestStatus::Unverified(cause) => {
+                judge::DigestVerdict::Unverified(cause) => {
                     summary.digests.unverified += 1;
-                    self.unverified(&check.key, cause.clone());
+                    self.unverified(&check.key, cause);
                 }
-                // Counted from the chain's findings: a deleted digest is known by the link to it.
-                DigestStatus::Missing => {}
+                judge::DigestVerdict::Missing => {}
             }
         }
     }

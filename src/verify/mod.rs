@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::chain::{link_chain, ChainInput};
 use crate::digest::{verify_digest, DigestCheck, DigestStatus};
-use crate::finding::{Finding, Kind, Unverified, Window};
+use crate::finding::{Finding, Kind, Unverified};
 use crate::keys::KeyRing;
 use crate::layout::{
     date_hours, first_folders, folder_after, folder_hours, format_time, is_account, is_org_id,

@@ -288,7 +288,11 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             prefix_note = note;
             if args.expect_from_cloudtrail {
                 let root = trailproof::store::Store::root(&store);
-                let root = root.strip_suffix("AWSLogs/").unwrap_or(root);
+                let root = if trailproof::layout::last_segment(root) == "AWSLogs" {
+                    root.strip_suffix("AWSLogs/").unwrap_or(root)
+                } else {
+                    root
+                };
                 let trails = session
                     .trails_for(bucket, root)
                     .await
@@ -299,7 +303,7 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                     trails: args.filters.trails.clone(),
                     start: None,
                     end: None,
-                    orgs: Vec::new(),
+                    orgs: args.filters.orgs.clone(),
                 };
                 from_cloudtrail = Some((trails, scope));
             }
@@ -435,7 +439,25 @@ fn expect_trails(
             ));
             continue;
         }
-        if trail.started.is_some_and(|s| s > horizon) {
+        // A trail that started logging too recently to have delivered a digest expects none
+        // yet; one that stopped before the range expects nothing in it.
+        let first_due = horizon - trailproof::chain::TAIL_ALLOWANCE - chrono::Duration::hours(1);
+        if trail.started.is_some_and(|s| s > first_due) {
+            report.notes.push(format!(
+                "trail {} started logging too recently to have delivered a digest by {}: nothing is expected of it yet",
+                trail.describe(),
+                trailproof::layout::format_time(horizon)
+            ));
+            continue;
+        }
+        if let (Some(stopped), Some(start)) = (until, report.range.start) {
+            if stopped < start {
+                continue;
+            }
+        }
+        // A source prefix inside AWSLogs/o-…/ selects an organization's folders: only an
+        // organization trail delivers there.
+        if !scope.orgs.is_empty() && !trail.organization {
             continue;
         }
         let accounts = within(&scope.accounts, &trail.accounts);

@@ -820,3 +820,23 @@ fn over_seaweedfs_s3_and_cloudtrail_on_their_own_endpoints() {
     assert_exit(&out, 0);
     assert!(stderr(&out).contains("DEBUG"), "{}", stderr(&out));
 }
+
+/// A trail that started logging too recently to have delivered a digest expects none yet: a
+/// note, never a false `scope_missing`.
+#[test]
+fn expectation_from_cloudtrail_waits_for_a_trail_that_just_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = expectation_bucket(dir.path(), "recent-bucket");
+    {
+        let mut services = server.state.services.lock().unwrap();
+        services.describe_trails = trail_json("recent-bucket", true, false, true);
+        services.trail_status = format!(
+            r#"{{"IsLogging":true,"StartLoggingTime":{}}}"#,
+            bucket.as_of.timestamp() - 1800
+        );
+    }
+    let out = verify_expecting(&server, &bucket);
+    assert_exit(&out, 0);
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("started logging too recently"));
+}

@@ -1,6 +1,7 @@
 //! `--no-verify-ssl`: an HTTP client that accepts any server certificate, as the AWS CLI's
 //! option of that name does, for a test endpoint with a self-signed certificate. Every run that
-//! uses it says so on standard error. No proxy is used with it.
+//! uses it says so on standard error. No proxy is used with it; connections time out after 10 s
+//! and answers after 60 s, as for the other clients.
 
 use std::sync::Arc;
 
@@ -64,6 +65,9 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
+/// How long a response may take to begin, as for the other clients.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
 /// The client.
@@ -104,9 +108,10 @@ impl HttpConnector for Insecure {
             let request = request
                 .try_into_http1x()
                 .map_err(|e| ConnectorError::user(Box::new(e)))?;
-            let response = client
-                .request(request)
+            // The read timeout the SDK's own connector applies (this one is not given it).
+            let response = tokio::time::timeout(READ_TIMEOUT, client.request(request))
                 .await
+                .map_err(|e| ConnectorError::timeout(Box::new(e)))?
                 .map_err(|e| ConnectorError::io(Box::new(e)))?;
             let (parts, body) = response.into_parts();
             let response = http::Response::from_parts(parts, SdkBody::from_body_1_x(body));

@@ -161,10 +161,14 @@ struct NamedProfile {
 }
 
 impl NamedProfile {
-    async fn load(given: Option<&str>) -> Option<NamedProfile> {
+    /// The profile named by `--profile`, else `AWS_PROFILE`, else `default` (whose settings,
+    /// such as `ca_bundle`, apply as they do for the AWS CLI); or why the shared files cannot
+    /// be read.
+    async fn load(given: Option<&str>) -> Result<Option<NamedProfile>, String> {
         let name = given
             .map(str::to_string)
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))?;
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "default".to_string());
         let set = aws_config::profile::load(
             &aws_types::os_shim_internal::Fs::real(),
             &aws_types::os_shim_internal::Env::real(),
@@ -172,7 +176,13 @@ impl NamedProfile {
             None,
         )
         .await
-        .ok();
+        .map_err(|e| {
+            format!(
+                "cannot read the shared AWS config files ({}): {e}",
+                shared_files()
+            )
+        })?;
+        let set = Some(set);
         let properties = set.as_ref().and_then(|s| s.get_profile(&name)).map(|p| {
             const KEYS: [&str; 8] = [
                 "sso_session",
@@ -188,7 +198,7 @@ impl NamedProfile {
                 .filter_map(|k| Some((k.to_string(), p.get(k)?.to_string())))
                 .collect()
         });
-        Some(NamedProfile { name, properties })
+        Ok(Some(NamedProfile { name, properties }))
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -197,6 +207,16 @@ impl NamedProfile {
 
     fn uses_sso(&self) -> bool {
         self.get("sso_session").is_some() || self.get("sso_start_url").is_some()
+    }
+}
+
+/// A proxy URL with any user and password before `@` hidden, for printing.
+fn without_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.split_once('@') {
+        Some((_, host)) if scheme.is_empty() => format!("***@{host}"),
+        Some((_, host)) => format!("{scheme}://***@{host}"),
+        None => url.to_string(),
     }
 }
 
@@ -280,7 +300,9 @@ impl Session {
     /// there is none.
     pub async fn connect(options: &AwsOptions) -> Result<Session, AwsError> {
         let fail = |m: String| AwsError::Session(m);
-        let profile = NamedProfile::load(options.profile.as_deref()).await;
+        let profile = NamedProfile::load(options.profile.as_deref())
+            .await
+            .map_err(fail)?;
         if let Some(p) = profile
             .as_ref()
             .filter(|p| p.properties.is_none() && p.name != "default")
@@ -455,7 +477,7 @@ impl Session {
                 "no_proxy",
             ] {
                 if let Ok(v) = std::env::var(var) {
-                    eprintln!("trailproof: aws: {var}={v}");
+                    eprintln!("trailproof: aws: {var}={}", without_password(&v));
                 }
             }
         }
@@ -750,9 +772,10 @@ fn credentials_failure(
         }
     }
     if let Some(p) = profile.filter(|p| p.uses_sso()) {
-        if !matches!(err, CredentialsError::CredentialsNotLoaded(_))
-            || chain.to_lowercase().contains("sso")
-        {
+        // An SSO profile whose token is missing or expired; a network failure on the way to
+        // the SSO portal is said as what it is, below.
+        let lower = chain.to_lowercase();
+        if lower.contains("sso") || lower.contains("token") {
             return format!(
                 "the SSO session of profile `{}` has expired or was never started: run `aws sso login --profile {}` ({chain})",
                 p.name, p.name
@@ -806,4 +829,27 @@ fn to_aws_time(t: Timestamp) -> aws_sdk_s3::primitives::DateTime {
 
 pub(crate) fn from_aws_time(t: &aws_sdk_s3::primitives::DateTime) -> Option<Timestamp> {
     chrono::DateTime::from_timestamp(t.secs(), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_passwords_are_never_printed() {
+        assert_eq!(
+            without_password("http://user:secret@proxy.corp:3128"),
+            "http://***@proxy.corp:3128"
+        );
+        assert_eq!(without_password("proxy.corp:3128"), "proxy.corp:3128");
+        assert_eq!(without_password("u:p@proxy:1"), "***@proxy:1");
+    }
+
+    #[test]
+    fn only_amazonaws_hosts_are_aws() {
+        assert!(is_aws_host("https://s3.eu-west-1.amazonaws.com"));
+        assert!(is_aws_host("https://s3.cn-north-1.amazonaws.com.cn/"));
+        assert!(!is_aws_host("http://localhost:9000"));
+        assert!(!is_aws_host("https://amazonaws.com.evil.example"));
+    }
 }

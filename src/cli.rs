@@ -135,8 +135,14 @@ pub struct AwsArgs {
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
 
-    /// The external ID the role's trust policy requires.
-    #[arg(long, value_name = "ID", requires = "role_arn")]
+    /// The external ID the role's trust policy requires. Also read from
+    /// TRAILPROOF_EXTERNAL_ID, which keeps it out of the process list and shell history.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "TRAILPROOF_EXTERNAL_ID",
+        hide_env_values = true
+    )]
     pub external_id: Option<String>,
 
     /// The session name for the assumed role (shows in the bucket owner's CloudTrail).

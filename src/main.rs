@@ -97,6 +97,9 @@ async fn session(aws: &AwsArgs, verbose: bool) -> Result<Session, String> {
     if aws.debug {
         trailproof::aws::trace::debug();
     }
+    if aws.external_id.is_some() && aws.role_arn.is_none() {
+        return Err("an external ID (--external-id or TRAILPROOF_EXTERNAL_ID) is given without --role-arn: it is for assuming a role".into());
+    }
     Session::connect(&AwsOptions {
         profile: aws.profile.clone(),
         region: aws.region.clone(),

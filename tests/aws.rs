@@ -840,3 +840,46 @@ fn expectation_from_cloudtrail_waits_for_a_trail_that_just_started() {
     assert!(findings(&out).is_empty(), "{:?}", findings(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("started logging too recently"));
 }
+
+/// The external ID can come from TRAILPROOF_EXTERNAL_ID (kept out of the process list): it
+/// reaches AssumeRole; without --role-arn it is refused rather than ignored.
+#[test]
+fn the_external_id_from_the_environment_reaches_assume_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bucket) = serve(dir.path(), "env-id-bucket");
+    let end = end_of(&bucket);
+    let mut args = verify_args("s3://env-id-bucket", &end);
+    args.extend([
+        "--endpoint-url",
+        &server.endpoint,
+        "--role-arn",
+        "arn:aws:iam::111122223333:role/LogReader",
+    ]);
+    let out = run(
+        &args,
+        &env_with(&server, "TRAILPROOF_EXTERNAL_ID", "from-env-7f3c"),
+    );
+    assert_exit(&out, 0);
+    let asked = server.state.requests();
+    let assume = asked
+        .iter()
+        .find(|r| r.action.as_deref() == Some("AssumeRole"))
+        .expect("AssumeRole was called");
+    assert!(
+        assume.body.contains("ExternalId=from-env-7f3c"),
+        "{}",
+        assume.body
+    );
+    let mut without_role = verify_args("s3://env-id-bucket", &end);
+    without_role.extend(["--endpoint-url", &server.endpoint]);
+    let out = run(
+        &without_role,
+        &env_with(&server, "TRAILPROOF_EXTERNAL_ID", "x"),
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("without --role-arn"),
+        "{}",
+        stderr(&out)
+    );
+}

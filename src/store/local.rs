@@ -490,8 +490,22 @@ impl Store for LocalStore {
         self.open_now(key)
     }
 
-    fn as_local(&self) -> Option<&LocalStore> {
-        Some(self)
+    fn reads_now(&self) -> Option<std::sync::Arc<dyn super::ReadsNow>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+}
+
+impl super::ReadsNow for LocalStore {
+    fn list_now(&self, prefix: &str) -> Result<Listing, StoreError> {
+        LocalStore::list_now(self, prefix)
+    }
+
+    fn get_now(&self, key: &str) -> Result<Object, StoreError> {
+        LocalStore::get_now(self, key)
+    }
+
+    fn hash_gzip_now(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
+        LocalStore::hash_gzip_now(self, key)
     }
 }
 

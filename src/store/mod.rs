@@ -156,11 +156,20 @@ pub trait Store: Send + Sync {
         0
     }
 
-    /// The store as a local folder, whose reads never wait on a network: the run then hashes
-    /// a day's logs in one parallel pass on the CPU pool instead of one hand-off per log.
-    fn as_local(&self) -> Option<&LocalStore> {
+    /// The capability of a source whose reads never wait on a network (a local disk), if it
+    /// has it: the run then lists, reads and hashes a day's objects in one parallel pass on the
+    /// CPU pool instead of one request each.
+    fn reads_now(&self) -> Option<std::sync::Arc<dyn ReadsNow>> {
         None
     }
+}
+
+/// Listings, reads and hashes done right where they are called, blocking: for a source whose
+/// reads never wait on a network. Called only on the CPU pool, never on a tokio worker.
+pub trait ReadsNow: Send + Sync {
+    fn list_now(&self, prefix: &str) -> Result<Listing, StoreError>;
+    fn get_now(&self, key: &str) -> Result<Object, StoreError>;
+    fn hash_gzip_now(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure>;
 }
 
 /// Inflates and hashes an opened object; `key` names it in a read error.

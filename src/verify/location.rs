@@ -106,11 +106,11 @@ pub(super) async fn hash_logs<S: Store>(
     ctx: &Ctx<'_, S>,
     logs: Vec<LogToHash>,
 ) -> Vec<(LogToHash, Result<crate::hash::Inflated, HashFailure>)> {
-    if let Some(local) = ctx.store.as_local() {
+    if let Some(local) = ctx.store.reads_now() {
         // A local folder: one parallel pass on the CPU pool, one hand-off per day rather than
         // per log. The pass owns what it reads; the location awaits it like any request.
         use rayon::prelude::*;
-        let (local, progress) = (local.clone(), ctx.opts.progress.clone());
+        let progress = ctx.opts.progress.clone();
         return crate::cpu::run(move || {
             logs.into_par_iter()
                 .map(|log| {

@@ -30,10 +30,10 @@ pub(super) struct DayListing {
 impl<S: Store> Ctx<'_, S> {
     pub(super) async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
         let _permit = self.permits.acquire().await;
-        if let Some(local) = self.store.as_local() {
+        if let Some(local) = self.store.reads_now() {
             // A folder's entries are read from the disk: on the CPU pool, never on a tokio
             // worker.
-            let (local, folder) = (local.clone(), folder.to_string());
+            let folder = folder.to_string();
             return crate::cpu::run(move || local.list_now(&folder)).await;
         }
         self.store.list(folder).await
@@ -82,14 +82,10 @@ impl<S: Store> Ctx<'_, S> {
 
     /// Reads and checks digests, in parallel.
     pub(super) async fn read_digests(&self, wanted: Vec<(String, DigestName)>) -> Vec<DigestCheck> {
-        if let Some(local) = self.store.as_local() {
+        if let Some(local) = self.store.reads_now() {
             // A local folder: one parallel pass on the CPU pool, as for logs.
             use rayon::prelude::*;
-            let (local, bucket, progress) = (
-                local.clone(),
-                self.bucket.clone(),
-                self.opts.progress.clone(),
-            );
+            let (bucket, progress) = (self.bucket.clone(), self.opts.progress.clone());
             let keys = self.keys.clone().await;
             return crate::cpu::run(move || {
                 wanted

@@ -350,6 +350,10 @@ pub struct AcquireArgs {
     #[arg(long, value_name = "PEM")]
     pub sign_key: Option<PathBuf>,
 
+    /// Say on standard error how AWS is reached and each AWS call, with its status and duration.
+    #[arg(short, long)]
+    pub verbose: bool,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -367,6 +371,10 @@ pub struct KeysFetchArgs {
     /// Keys valid at any time up to here. Default: now.
     #[arg(long, visible_alias = "end-time", value_name = "TIME", value_parser = end_time)]
     pub end: Option<Timestamp>,
+
+    /// Say on standard error how AWS is reached and each AWS call, with its status and duration.
+    #[arg(short, long)]
+    pub verbose: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,

@@ -612,13 +612,13 @@ async fn run_acquire(mut args: AcquireArgs) -> Result<i32, String> {
     let (bucket, prefix) = s3_url(&source)
         .ok_or_else(|| format!("{source}: acquire copies from s3://bucket[/prefix]"))?;
     let (session, store, note) =
-        s3_source(bucket, prefix, &args.aws, false, &mut args.filters).await?;
+        s3_source(bucket, prefix, &args.aws, args.verbose, &mut args.filters).await?;
     if let Some(note) = note {
         eprintln!("trailproof: note: {note}");
     }
     let now = chrono::Utc::now();
     let end = args.filters.end.unwrap_or(now);
-    let progress = progress::display(false, false);
+    let progress = progress::display(false, args.verbose);
     let _clear = progress::ClearOnDrop(progress.clone());
     let opts = options(args.filters, end, now, args.jobs, false, progress);
     let public_keys = if args.public_keys.is_empty() {
@@ -669,7 +669,7 @@ async fn run_acquire(mut args: AcquireArgs) -> Result<i32, String> {
 }
 
 async fn run_keys_fetch(args: KeysFetchArgs) -> Result<i32, String> {
-    let session = session(&args.aws, false).await?;
+    let session = session(&args.aws, args.verbose).await?;
     let end = args.end.unwrap_or_else(chrono::Utc::now);
     let start = args.start.unwrap_or(end - chrono::Duration::days(90));
     if start >= end {

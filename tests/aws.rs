@@ -883,3 +883,28 @@ fn the_external_id_from_the_environment_reaches_assume_role() {
         stderr(&out)
     );
 }
+
+/// `keys fetch -v` says where CloudTrail is and each call, like `verify -v`.
+#[test]
+fn keys_fetch_verbose_says_each_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    let out = run(
+        &["keys", "fetch", "-v", "--start", "2024-01-01"],
+        &server.env(),
+    );
+    assert_exit(&out, 0);
+    let says = stderr(&out);
+    assert!(
+        says.contains(&format!(
+            "trailproof: aws: CloudTrail endpoint {}",
+            server.aws_endpoint
+        )) && says.lines().any(|l| l
+            .starts_with("trailproof: aws: CloudTrail ListPublicKeys POST")
+            && l.contains("-> HTTP 200")),
+        "{says}"
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(saved["PublicKeyList"].as_array().unwrap().len(), 1);
+}

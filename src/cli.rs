@@ -212,6 +212,8 @@ fn stdout_format() -> impl clap::builder::TypedValueParser<Value = Format> {
         PossibleValue::new("json"),
         PossibleValue::new("junit"),
         PossibleValue::new("html"),
+        PossibleValue::new("csv"),
+        PossibleValue::new("jsonl"),
         PossibleValue::new("objects").hide(true),
     ])
     .map(|s| s.parse::<Format>().expect("a listed format"))
@@ -268,8 +270,9 @@ pub struct VerifyArgs {
     pub color: Color,
 
     /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json;
-    /// PATH `-` is standard output, in place of --format. FORMAT: text, json, junit, html, or
-    /// objects (one JSON line per object examined).
+    /// PATH `-` is standard output, in place of --format. FORMAT: text, json, junit, html, csv
+    /// (a row per finding), jsonl (a finding per line), or objects (one JSON line per object
+    /// examined).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]
     pub reports: Vec<(Format, PathBuf)>,
 

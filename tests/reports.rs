@@ -425,3 +425,63 @@ fn completions_and_man_page_come_from_the_same_definitions() {
     assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
     assert!(page.contains("trailproof"));
 }
+
+/// RFC 4180 rows, as a spreadsheet reads them.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let (mut row, mut cell, mut quoted) = (vec![], String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut cell)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => cell.push(c),
+        }
+    }
+    rows
+}
+
+/// CSV: a header and one row per finding, every cell as the finding has it (a hostile key with
+/// commas, quotes and newlines survives); a cell a spreadsheet would run as a formula starts
+/// with `'`. JSON Lines: one finding per line, as in the JSON report.
+#[test]
+fn csv_and_jsonl_carry_every_finding_and_defuse_formulas() {
+    let mut r = every_kind();
+    r.findings[0].key = Some("=HYPERLINK(\"http://evil\",\"x\")".into());
+    let rows = parse_csv(&report::render(&r, Format::Csv, false));
+    assert_eq!(rows[0][0], "kind");
+    assert_eq!(rows.len(), r.findings.len() + 1);
+    let key_at = rows[0].iter().position(|c| c == "key").unwrap();
+    let kind_at = rows[0].iter().position(|c| c == "kind").unwrap();
+    for (row, f) in rows[1..].iter().zip(&r.findings) {
+        assert_eq!(row.len(), rows[0].len());
+        assert_eq!(row[kind_at], f.kind.as_str());
+        let key = f.key.clone().unwrap_or_default();
+        if key.starts_with('=') {
+            assert_eq!(row[key_at], format!("'{key}"));
+        } else {
+            assert_eq!(row[key_at], key);
+        }
+    }
+    assert!(rows.iter().any(|row| row[key_at] == HOSTILE));
+
+    let jsonl = report::render(&r, Format::Jsonl, false);
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), r.findings.len());
+    for (line, f) in lines.iter().zip(&r.findings) {
+        assert_eq!(line["kind"], f.kind.as_str());
+        assert_eq!(line["key"].as_str(), f.key.as_deref());
+    }
+}

@@ -14,6 +14,7 @@ use crate::layout::{Location, ScopeId, Timestamp};
 mod html;
 mod json;
 mod junit;
+mod lines;
 pub mod text;
 pub mod timeline;
 
@@ -489,6 +490,10 @@ pub enum Format {
     Json,
     Junit,
     Html,
+    /// The findings, one CSV row each.
+    Csv,
+    /// The findings, one JSON object per line.
+    Jsonl,
     /// JSON Lines, one line per object examined, streamed while the run goes (`--report
     /// objects=PATH` only): not a rendering of the report.
     Objects,
@@ -502,9 +507,11 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
             "html" => Ok(Format::Html),
+            "csv" => Ok(Format::Csv),
+            "jsonl" => Ok(Format::Jsonl),
             "objects" => Ok(Format::Objects),
             other => Err(format!(
-                "unknown report format {other:?} (expected text, json, junit, html, or objects for --report)"
+                "unknown report format {other:?} (expected text, json, junit, html, csv, jsonl, or objects for --report)"
             )),
         }
     }
@@ -517,6 +524,8 @@ impl fmt::Display for Format {
             Format::Json => "json",
             Format::Junit => "junit",
             Format::Html => "html",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
             Format::Objects => "objects",
         })
     }
@@ -573,6 +582,8 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Json => render_json(report),
         Format::Junit => render_junit(report),
         Format::Html => render_html(report),
+        Format::Csv => lines::render_csv(report),
+        Format::Jsonl => lines::render_jsonl(report),
         Format::Objects => String::new(),
     }
 }

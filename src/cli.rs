@@ -214,6 +214,7 @@ fn stdout_format() -> impl clap::builder::TypedValueParser<Value = Format> {
         PossibleValue::new("html"),
         PossibleValue::new("csv"),
         PossibleValue::new("jsonl"),
+        PossibleValue::new("asff"),
         PossibleValue::new("objects").hide(true),
     ])
     .map(|s| s.parse::<Format>().expect("a listed format"))
@@ -271,10 +272,16 @@ pub struct VerifyArgs {
 
     /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json;
     /// PATH `-` is standard output, in place of --format. FORMAT: text, json, junit, html, csv
-    /// (a row per finding), jsonl (a finding per line), or objects (one JSON line per object
+    /// (a row per finding), jsonl (a finding per line), asff (Security Hub), or objects (one JSON line per object
     /// examined).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]
     pub reports: Vec<(Format, PathBuf)>,
+
+    /// The Security Hub product ARN of the account that imports the asff report
+    /// (arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default). Default: each finding's own
+    /// account and region.
+    #[arg(long, value_name = "ARN")]
+    pub asff_product_arn: Option<String>,
 
     /// How many objects are read at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]

@@ -390,7 +390,13 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         expect_trails(&mut report, &trails, &scope, judged_at);
     }
     report.deny(&args.deny);
-    let mut code = write_reports(&report, reports, stdout_format, color);
+    let mut code = write_reports(
+        &report,
+        reports,
+        stdout_format,
+        color,
+        args.asff_product_arn.as_deref(),
+    );
     if let Some((log, path)) = objects {
         if let Err(e) = log.finish() {
             eprintln!(
@@ -579,7 +585,12 @@ fn write_reports(
     files: Vec<ReportFile>,
     stdout: report::Format,
     color: bool,
+    asff_product_arn: Option<&str>,
 ) -> i32 {
+    let render = |format: report::Format, color: bool| match format {
+        report::Format::Asff => report::asff::render_asff(report, asff_product_arn),
+        other => report::render(report, other, color),
+    };
     let mut failed = false;
     for ReportFile {
         format,
@@ -590,7 +601,7 @@ fn write_reports(
         use std::io::Write;
         let written = file
             .set_len(0)
-            .and_then(|_| file.write_all(report::render(report, format, false).as_bytes()));
+            .and_then(|_| file.write_all(render(format, false).as_bytes()));
         if let Err(e) = written {
             eprintln!(
                 "trailproof: error: cannot write the {format} report to {}: {e}",
@@ -599,7 +610,7 @@ fn write_reports(
             failed = true;
         }
     }
-    print!("{}", report::render(report, stdout, color));
+    print!("{}", render(stdout, color));
     if failed && report.exit_code != exit::FINDINGS {
         exit::INCOMPLETE
     } else {

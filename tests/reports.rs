@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -484,4 +485,77 @@ fn csv_and_jsonl_carry_every_finding_and_defuse_formulas() {
         assert_eq!(line["kind"], f.kind.as_str());
         assert_eq!(line["key"].as_str(), f.key.as_deref());
     }
+}
+
+/// ASFF: one finding per error or warning, each with every attribute BatchImportFindings
+/// requires, within its limits; Ids are stable across runs and distinct across findings; the
+/// product ARN is the importing account's when given.
+#[test]
+fn asff_findings_carry_every_required_attribute_and_stable_ids() {
+    use trailproof::finding::Severity;
+    let r = every_kind();
+    let parse = |arn: Option<&str>| -> Vec<serde_json::Value> {
+        serde_json::from_str(&report::asff::render_asff(&r, arn)).unwrap()
+    };
+    let findings = parse(None);
+    let wanted = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .count();
+    assert_eq!(findings.len(), wanted);
+    const REQUIRED: [&str; 12] = [
+        "SchemaVersion",
+        "Id",
+        "ProductArn",
+        "GeneratorId",
+        "AwsAccountId",
+        "Types",
+        "CreatedAt",
+        "UpdatedAt",
+        "Severity",
+        "Title",
+        "Description",
+        "Resources",
+    ];
+    let mut ids = BTreeSet::new();
+    for f in &findings {
+        for attribute in REQUIRED {
+            assert!(!f[attribute].is_null(), "{attribute} missing in {f}");
+        }
+        assert_eq!(f["SchemaVersion"], "2018-10-08");
+        let id = f["Id"].as_str().unwrap();
+        assert!(id.len() <= 512 && ids.insert(id.to_string()), "{id}");
+        assert!(f["AwsAccountId"].as_str().unwrap().len() == 12);
+        assert!(f["Title"].as_str().unwrap().chars().count() <= 256);
+        assert!(f["Description"].as_str().unwrap().chars().count() <= 1024);
+        let types = f["Types"].as_array().unwrap();
+        assert!(types
+            .iter()
+            .all(|t| t.as_str().unwrap().split('/').count() >= 2));
+        assert!(["HIGH", "MEDIUM"].contains(&f["Severity"]["Label"].as_str().unwrap()));
+        let resource = &f["Resources"][0];
+        assert!(resource["Id"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:s3:::"));
+        assert!(["AwsS3Object", "AwsS3Bucket"].contains(&resource["Type"].as_str().unwrap()));
+        assert!(f["ProductArn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:securityhub:"));
+    }
+    // The same finding has the same Id in another run (another time of finding).
+    let mut later = every_kind();
+    later.finished_at += Duration::days(1);
+    let again: Vec<serde_json::Value> =
+        serde_json::from_str(&report::asff::render_asff(&later, None)).unwrap();
+    for (a, b) in findings.iter().zip(&again) {
+        assert_eq!(a["Id"], b["Id"]);
+        assert_ne!(a["UpdatedAt"], b["UpdatedAt"]);
+    }
+    let product = "arn:aws:securityhub:eu-west-1:999999999999:product/999999999999/default";
+    assert!(parse(Some(product))
+        .iter()
+        .all(|f| f["ProductArn"] == product));
 }

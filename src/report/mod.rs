@@ -11,6 +11,7 @@ use crate::finding::{Finding, Kind, Severity, Unverified, Window};
 use crate::keys::KeyInfo;
 use crate::layout::{Location, ScopeId, Timestamp};
 
+pub mod asff;
 mod html;
 mod json;
 mod junit;
@@ -494,6 +495,8 @@ pub enum Format {
     Csv,
     /// The findings, one JSON object per line.
     Jsonl,
+    /// The error and warning findings in AWS Security Finding Format, for Security Hub.
+    Asff,
     /// JSON Lines, one line per object examined, streamed while the run goes (`--report
     /// objects=PATH` only): not a rendering of the report.
     Objects,
@@ -509,9 +512,10 @@ impl FromStr for Format {
             "html" => Ok(Format::Html),
             "csv" => Ok(Format::Csv),
             "jsonl" => Ok(Format::Jsonl),
+            "asff" => Ok(Format::Asff),
             "objects" => Ok(Format::Objects),
             other => Err(format!(
-                "unknown report format {other:?} (expected text, json, junit, html, csv, jsonl, or objects for --report)"
+                "unknown report format {other:?} (expected text, json, junit, html, csv, jsonl, asff, or objects for --report)"
             )),
         }
     }
@@ -526,6 +530,7 @@ impl fmt::Display for Format {
             Format::Html => "html",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Asff => "asff",
             Format::Objects => "objects",
         })
     }
@@ -584,6 +589,7 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Html => render_html(report),
         Format::Csv => lines::render_csv(report),
         Format::Jsonl => lines::render_jsonl(report),
+        Format::Asff => asff::render_asff(report, None),
         Format::Objects => String::new(),
     }
 }

@@ -19,14 +19,18 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A server holding a small clean bucket named `name`, trusting the test key.
 fn serve(dir: &Path, name: &str) -> (S3Server, Bucket) {
-    let bucket = simulate(
-        &Spec {
+    serve_spec(
+        dir,
+        Spec {
             bucket: name.into(),
             ..small_spec()
         },
-        signer(),
     )
-    .unwrap();
+}
+
+/// A server holding the bucket `spec` makes, trusting the test key.
+fn serve_spec(dir: &Path, spec: Spec) -> (S3Server, Bucket) {
+    let bucket = simulate(&spec, signer()).unwrap();
     let server = S3Server::start(&dir.join("s3"));
     server.trust(signer());
     runtime().block_on(async {
@@ -69,6 +73,22 @@ fn verify_args<'a>(source: &'a str, end: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// `verify SOURCE` as of the bucket's end, S3 at the server by `--endpoint-url`, with `more`
+/// arguments and the environment `env`.
+fn verify_on(
+    server: &S3Server,
+    bucket: &Bucket,
+    source: &str,
+    more: &[&str],
+    env: &[(&str, String)],
+) -> Output {
+    let end = end_of(bucket);
+    let mut args = verify_args(source, &end);
+    args.extend(["--endpoint-url", &server.endpoint]);
+    args.extend_from_slice(more);
+    run(&args, env)
+}
+
 fn end_of(bucket: &Bucket) -> String {
     trailproof::layout::format_time(bucket.as_of)
 }
@@ -100,10 +120,7 @@ fn assert_exit(out: &Output, code: i32) {
 fn endpoint_url_is_s3s_and_cloudtrail_takes_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "split-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://split-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint]);
-    let out = run(&args, &server.env());
+    let out = verify_on(&server, &bucket, "s3://split-bucket", &[], &server.env());
     assert_exit(&out, 0);
     let requests = server.state.requests();
     let keys: Vec<_> = requests
@@ -149,12 +166,12 @@ fn a_host_named_s3_endpoint_from_the_environment_is_addressed_path_style() {
 fn a_closed_cloudtrail_port_is_said_with_service_endpoint_and_cause() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "closed-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://closed-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint]);
     let closed = "http://127.0.0.1:9";
-    let out = run(
-        &args,
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://closed-bucket",
+        &[],
         &env_with(&server, "AWS_ENDPOINT_URL_CLOUDTRAIL", closed),
     );
     assert_exit(&out, 2);
@@ -173,11 +190,11 @@ fn a_closed_cloudtrail_port_is_said_with_service_endpoint_and_cause() {
 fn an_answer_in_the_wrong_protocol_shows_its_type_and_first_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "xml-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://xml-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint]);
-    let out = run(
-        &args,
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://xml-bucket",
+        &[],
         &env_with(&server, "AWS_ENDPOINT_URL_CLOUDTRAIL", &server.endpoint),
     );
     assert_exit(&out, 2);
@@ -197,11 +214,11 @@ fn an_answer_in_the_wrong_protocol_shows_its_type_and_first_bytes() {
 fn wrong_credentials_are_said_with_the_code_and_no_listbucket_hint() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "wrong-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://wrong-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint]);
-    let out = run(
-        &args,
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://wrong-bucket",
+        &[],
         &env_with(&server, "AWS_SECRET_ACCESS_KEY", "not-the-secret"),
     );
     assert_exit(&out, 2);
@@ -294,18 +311,14 @@ fn a_denied_assume_role_names_sts_the_role_and_the_external_ids_presence() {
         deny_assume_role: true,
         ..Faults::default()
     });
-    let end = end_of(&bucket);
     let role = "arn:aws:iam::111122223333:role/LogReader";
-    let mut args = verify_args("s3://role-bucket", &end);
-    args.extend([
-        "--endpoint-url",
-        &server.endpoint,
-        "--role-arn",
-        role,
-        "--external-id",
-        "secret-7f3c",
-    ]);
-    let out = run(&args, &server.env());
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://role-bucket",
+        &["--role-arn", role, "--external-id", "secret-7f3c"],
+        &server.env(),
+    );
     assert_exit(&out, 2);
     let says = stderr(&out);
     assert!(
@@ -327,10 +340,13 @@ fn a_denied_assume_role_names_sts_the_role_and_the_external_ids_presence() {
 fn verbose_says_how_aws_is_reached_and_each_call() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "verbose-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://verbose-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint, "-v"]);
-    let out = run(&args, &server.env());
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://verbose-bucket",
+        &["-v"],
+        &server.env(),
+    );
     assert_exit(&out, 0);
     let says = stderr(&out);
     for line in [
@@ -413,8 +429,9 @@ fn an_unusable_ca_bundle_is_said_with_its_path_and_origin() {
 #[test]
 fn a_source_prefix_inside_awslogs_selects_the_scope_it_names() {
     let dir = tempfile::tempdir().unwrap();
-    let bucket = simulate(
-        &Spec {
+    let (server, bucket) = serve_spec(
+        dir.path(),
+        Spec {
             bucket: "console-bucket".into(),
             accounts: vec![
                 "111111111111".parse().unwrap(),
@@ -423,18 +440,7 @@ fn a_source_prefix_inside_awslogs_selects_the_scope_it_names() {
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
             ..small_spec()
         },
-        signer(),
-    )
-    .unwrap();
-    let server = S3Server::start(&dir.path().join("s3"));
-    server.trust(signer());
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    });
+    );
     let end = end_of(&bucket);
     let scopes = |source: &str| {
         let mut args = verify_args(source, &end);
@@ -507,24 +513,14 @@ fn findings(out: &Output) -> Vec<(String, String, String, String)> {
 /// A bucket of one account's multi-region trail in two regions, on a server that answers
 /// CloudTrail, Account and Organizations as told.
 fn expectation_bucket(dir: &Path, name: &str) -> (S3Server, Bucket) {
-    let bucket = simulate(
-        &Spec {
+    let (server, bucket) = serve_spec(
+        dir,
+        Spec {
             bucket: name.into(),
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
             ..small_spec()
         },
-        signer(),
-    )
-    .unwrap();
-    let server = S3Server::start(&dir.join("s3"));
-    server.trust(signer());
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    });
+    );
     {
         let mut services = server.state.services.lock().unwrap();
         services.regions = r#"{"Regions":[
@@ -546,14 +542,13 @@ fn trail_json(bucket: &str, multi_region: bool, organization: bool, validation: 
 
 fn verify_expecting(server: &S3Server, bucket: &Bucket) -> Output {
     let source = format!("s3://{}", bucket.name);
-    let end = end_of(bucket);
-    let mut args = verify_args(&source, &end);
-    args.extend([
-        "--endpoint-url",
-        &server.endpoint,
-        "--expect-from-cloudtrail",
-    ]);
-    run(&args, &server.env())
+    verify_on(
+        server,
+        bucket,
+        &source,
+        &["--expect-from-cloudtrail"],
+        &server.env(),
+    )
 }
 
 /// `--expect-from-cloudtrail`: a multi-region trail must have a chain in every enabled region
@@ -648,15 +643,11 @@ fn expectation_from_cloudtrail_notes_validation_off_and_says_why_it_cannot_ask()
     );
 
     let source = "s3://off-bucket".to_string();
-    let end = end_of(&bucket);
-    let mut args = verify_args(&source, &end);
-    args.extend([
-        "--endpoint-url",
-        &server.endpoint,
-        "--expect-from-cloudtrail",
-    ]);
-    let out = run(
-        &args,
+    let out = verify_on(
+        &server,
+        &bucket,
+        &source,
+        &["--expect-from-cloudtrail"],
         &env_with(&server, "AWS_ENDPOINT_URL_ACCOUNT", "http://127.0.0.1:9"),
     );
     assert_exit(&out, 2);
@@ -683,12 +674,15 @@ fn the_objects_report_over_s3_carries_each_objects_etag() {
     use md5::Digest as _;
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "etag-bucket");
-    let end = end_of(&bucket);
     let path = dir.path().join("objects.jsonl");
     let target = format!("objects={}", path.display());
-    let mut args = verify_args("s3://etag-bucket", &end);
-    args.extend(["--endpoint-url", &server.endpoint, "--report", &target]);
-    let out = run(&args, &server.env());
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://etag-bucket",
+        &["--report", &target],
+        &server.env(),
+    );
     assert_exit(&out, 0);
     let lines = std::fs::read_to_string(&path).unwrap();
     let mut seen = 0;
@@ -847,16 +841,11 @@ fn expectation_from_cloudtrail_waits_for_a_trail_that_just_started() {
 fn the_external_id_from_the_environment_reaches_assume_role() {
     let dir = tempfile::tempdir().unwrap();
     let (server, bucket) = serve(dir.path(), "env-id-bucket");
-    let end = end_of(&bucket);
-    let mut args = verify_args("s3://env-id-bucket", &end);
-    args.extend([
-        "--endpoint-url",
-        &server.endpoint,
-        "--role-arn",
-        "arn:aws:iam::111122223333:role/LogReader",
-    ]);
-    let out = run(
-        &args,
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://env-id-bucket",
+        &["--role-arn", "arn:aws:iam::111122223333:role/LogReader"],
         &env_with(&server, "TRAILPROOF_EXTERNAL_ID", "from-env-7f3c"),
     );
     assert_exit(&out, 0);
@@ -870,10 +859,11 @@ fn the_external_id_from_the_environment_reaches_assume_role() {
         "{}",
         assume.body
     );
-    let mut without_role = verify_args("s3://env-id-bucket", &end);
-    without_role.extend(["--endpoint-url", &server.endpoint]);
-    let out = run(
-        &without_role,
+    let out = verify_on(
+        &server,
+        &bucket,
+        "s3://env-id-bucket",
+        &[],
         &env_with(&server, "TRAILPROOF_EXTERNAL_ID", "x"),
     );
     assert_exit(&out, 2);

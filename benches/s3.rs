@@ -9,9 +9,13 @@
 //! the server used in those runs. Then peak RSS of `verify` at 1× and 10× the objects.
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
-//! TRAILPROOF_BENCH_DELAYS_MS ("0,20"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
-//! (64), TRAILPROOF_BENCH_SKIP_CLI, TRAILPROOF_BENCH_SERVE (a delay in ms: serve the bucket
-//! with it until killed, and print a command to run against it, e.g. under a profiler),
+//! TRAILPROOF_BENCH_DELAYS_MS ("0,20,50"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
+//! (trailproof's `--jobs`, default auto; the ceiling's GETs in flight: that number, or 64),
+//! TRAILPROOF_BENCH_SKIP_CLI, TRAILPROOF_BENCH_SERVE (a delay in ms: serve the bucket with it
+//! until killed, and print a command to run against it, e.g. under a profiler;
+//! TRAILPROOF_BENCH_SLOWDOWN_EVERY=N then answers every Nth request 503 SlowDown),
+//! TRAILPROOF_BENCH_SKIP_GROWTH (leave out the growth curve: 4, 40 and 400 locations of a day,
+//! and 4 of ten days, over S3 at loopback: wall, per object, requests, peak RSS),
 //! TRAILPROOF_BENCH_PIN (Linux, 2 CPUs or more: the server runs on CPU 0 and every client, the
 //! ceiling's included, on CPU 1, so that neither takes CPU from the other and the ceiling measures
 //! the server alone).
@@ -194,8 +198,10 @@ fn get_all(server: &S3Server, keys: &[String], jobs: usize) -> (Duration, Durati
 fn main() {
     let days: u32 = env("TRAILPROOF_BENCH_DAYS", "2").parse().unwrap();
     let logs: u32 = env("TRAILPROOF_BENCH_LOGS", "12").parse().unwrap();
-    let jobs: usize = env("TRAILPROOF_BENCH_JOBS", "64").parse().unwrap();
-    let delays: Vec<u64> = env("TRAILPROOF_BENCH_DELAYS_MS", "0,20")
+    // trailproof's --jobs (its default, auto, unless given); the ceiling's GETs in flight.
+    let jobs_arg = env("TRAILPROOF_BENCH_JOBS", "auto");
+    let jobs: usize = jobs_arg.parse().unwrap_or(64);
+    let delays: Vec<u64> = env("TRAILPROOF_BENCH_DELAYS_MS", "0,20,50")
         .split(',')
         .filter(|d| !d.trim().is_empty())
         .map(|d| d.trim().parse().unwrap())
@@ -262,6 +268,9 @@ fn main() {
         // Keep serving the bucket, so that a run can be profiled on its own.
         server.state.set_faults(server::Faults {
             delay: Duration::from_millis(delay.parse().unwrap_or(0)),
+            slow_down_every: env("TRAILPROOF_BENCH_SLOWDOWN_EVERY", "0")
+                .parse()
+                .unwrap_or(0),
             ..server::Faults::default()
         });
         println!(
@@ -300,7 +309,7 @@ fn main() {
             "--end",
             &end,
             "--jobs",
-            &jobs.to_string(),
+            &jobs_arg,
             "--format",
             "json",
             "-q",
@@ -308,6 +317,7 @@ fn main() {
         with_env(&mut cmd, &server);
         let (mut tp_wall, mut tp_cpu, mut tp_server_cpu) = (Duration::MAX, None, None);
         let mut tp_requests = 0;
+        let mut peaks = Vec::new();
         for _ in 0..ROUNDS {
             server.state.clear();
             let server_cpu = own_cpu();
@@ -322,9 +332,17 @@ fn main() {
             if run.wall < tp_wall {
                 (tp_wall, tp_cpu, tp_server_cpu) = (run.wall, Some(run.cpu), Some(server_cpu));
             }
+            let report: Option<serde_json::Value> = serde_json::from_str(&run.out).ok();
+            if let Some(peak) = report.and_then(|r| r["requests"]["peak"].as_u64()) {
+                peaks.push(peak.to_string());
+            }
             tp_requests = server.state.requests().len();
         }
         let (tp_cpu, tp_server_cpu) = (tp_cpu.unwrap(), tp_server_cpu.unwrap());
+        eprintln!(
+            "({delay} ms: trailproof --jobs {jobs_arg} had at most {} requests in flight in its runs)",
+            peaks.join(", ")
+        );
         // Spread over shared cores; pinned, the server and the client each have a core of their
         // own, and the ceiling's CPU time does not say how it divides between them.
         let per_core = |cpu: Duration| match pinned() {
@@ -409,6 +427,73 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     for row in cpu_rows {
         println!("{row}");
+    }
+
+    // How cost grows over S3 (loopback): 1x, 10x, 100x the locations, and 10x the days, with
+    // small logs so that the request count, not the hashing, is what grows.
+    if std::env::var("TRAILPROOF_BENCH_SKIP_GROWTH").is_err() {
+        server.state.set_faults(server::Faults::default());
+        println!();
+        println!(
+            "| locations | days | objects | wall | µs of wall per object | requests | peak RSS |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        let grow = |accounts: usize, days: u32| {
+            let name = format!("growth-{accounts}-{days}");
+            let b = simulate(
+                &Spec {
+                    bucket: name.clone(),
+                    accounts: (0..accounts)
+                        .map(|i| {
+                            format!("{:012}", 300_000_000_000u64 + i as u64)
+                                .parse::<AccountSpec>()
+                                .unwrap()
+                        })
+                        .collect(),
+                    regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+                    hours: days * 24,
+                    logs_per_hour: 1,
+                    log_bytes: 2_000,
+                    ..Spec::default()
+                },
+                &signer,
+            )
+            .unwrap();
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let session = Session::connect(&server.aws_options()).await.unwrap();
+                session.upload(&name, &b.objects, 32).await.unwrap();
+            });
+            let end = trailproof::layout::format_time(b.as_of);
+            let source = format!("s3://{name}");
+            let mut cmd = Command::new(binary);
+            cmd.args([
+                "verify",
+                &source,
+                "--endpoint-url",
+                &server.endpoint,
+                "--end",
+                &end,
+                "--format",
+                "json",
+                "-q",
+            ]);
+            with_env(&mut cmd, &server);
+            server.state.clear();
+            let run = measure(&cmd);
+            assert_eq!(run.code, 0, "{}", &run.out[..run.out.len().min(2000)]);
+            let requests = server.state.requests().len();
+            println!(
+                "| {} | {days} | {} | {:.2} s | {:.0} | {requests} | {} MiB |",
+                accounts * REGIONS.len(),
+                b.objects.len(),
+                run.wall.as_secs_f64(),
+                run.wall.as_secs_f64() * 1e6 / b.objects.len() as f64,
+                run.rss / 1024
+            );
+        };
+        for (accounts, days) in [(2, 1), (20, 1), (200, 1), (2, 10)] {
+            grow(accounts, days);
+        }
     }
 
     // Memory: the same shape at 10x the objects (ten times the days), verified offline.

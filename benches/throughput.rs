@@ -219,9 +219,11 @@ fn main() {
                 regions: vec![],
                 trails: vec![],
                 jobs: 64,
+                adaptive: false,
                 strict: false,
                 progress: None,
                 objects: None,
+                part: None,
             };
             runtime
                 .block_on(verify(&store, keys.clone(), options))

@@ -234,6 +234,52 @@ pub struct Custody<'k> {
     pub public_keys: Option<Vec<crate::keys::TrustedKey>>,
     /// Signs the manifest (`--sign-key`).
     pub sign_key: Option<&'k crate::custody::SigningKey>,
+    /// `--versions`: the originals of damaged objects found among their versions are copied
+    /// too, with what was learnt of the versions, so that `verify DIR --versions` offline
+    /// reaches the same findings and recoveries.
+    pub versions: bool,
+}
+
+/// Examines the source's versions as `verify --versions` does, and copies each original found
+/// (under `trailproof-versions/`), returning what the copy keeps of them.
+async fn copy_versions(
+    source: &S3Store,
+    dir: &Path,
+    keys: Arc<KeyRing>,
+    opts: Options,
+) -> Result<crate::store::local::VersionsRecord, AcquireError> {
+    let (report, mut record) = Box::pin(crate::versions::verify_with_versions(
+        source.clone(),
+        keys,
+        opts,
+    ))
+    .await?;
+    for f in &report.findings {
+        let (Some(key), Some(version)) = (&f.key, &f.recoverable_version) else {
+            continue;
+        };
+        let Ok((object, found)) = source.get_version(key, &version.version_id).await else {
+            continue;
+        };
+        let stored = crate::store::local::version_key(key, &version.version_id);
+        let written = (|| -> std::io::Result<()> {
+            if !object.metadata.is_empty() {
+                let json = serde_json::to_vec_pretty(&object.metadata).expect("metadata JSON");
+                write_whole(&dir.join(format!("{stored}{METADATA_SUFFIX}")), &json)?;
+            }
+            write_whole(&dir.join(&stored), &object.bytes)
+        })();
+        written.map_err(|e| folder_error(&dir.join(&stored), e))?;
+        record.copied.push(ManifestObject {
+            key: stored,
+            size: object.bytes.len() as u64,
+            etag: found.etag,
+            version_id: Some(version.version_id.clone()),
+            last_modified: found.last_modified,
+            sha256: crate::hash::sha256_hex(&object.bytes),
+        });
+    }
+    Ok(record)
 }
 
 /// Copies what a verification of `source` with `opts` would read into `dir`.
@@ -312,7 +358,8 @@ pub async fn acquire(
         (Some(KEYS_FILE.to_string()), Some(sha))
     };
     let key_count = trusted.len();
-    verify::execute(&copier, plan, Arc::new(KeyRing::new(trusted)), opts.clone()).await;
+    let ring = Arc::new(KeyRing::new(trusted));
+    verify::execute(&copier, plan, ring.clone(), opts.clone()).await;
 
     // Whatever the verification did not read: unlisted logs, strays, archived objects.
     let rest: Vec<_> = {
@@ -334,6 +381,12 @@ pub async fn acquire(
         }
     })
     .await;
+
+    let versions = if custody.versions {
+        Some(copy_versions(source, dir, ring, opts.clone()).await?)
+    } else {
+        None
+    };
 
     let caller = match session.caller_identity().await {
         Ok(arn) => arn,
@@ -392,6 +445,7 @@ pub async fn acquire(
         problems,
         objects,
         unreadable,
+        versions,
     };
     let path = dir.join(MANIFEST);
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest JSON");

@@ -42,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Verify every digest chain and log file under a source, for every account, region and
     /// trail found there.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Make an evidence copy of a bucket for offline verification: digests with their
     /// metadata, logs, CloudTrail's public keys, and a manifest. Resumes when interrupted.
     Acquire(AcquireArgs),
@@ -52,6 +52,13 @@ pub enum Command {
     /// Write a signed, CloudTrail-shaped bucket into a folder or an S3 bucket, optionally
     /// damaged on purpose.
     Simulate(SimulateArgs),
+    /// Weigh every location under a source (by listing its date folders) and assign the work
+    /// to N shards, heavy locations cut into windows of whole days: the plan that
+    /// `verify --plan PLAN --shard K/N` follows.
+    Plan(PlanArgs),
+    /// Join the reports of every shard of a sharded run into the run's one report, in any
+    /// format; its exit code is the run's verdict.
+    Merge(MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print a man page (roff): trailproof's, or a subcommand's (`trailproof man verify`,
@@ -164,7 +171,7 @@ pub enum Addressing {
 }
 
 /// Which scopes and hours.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct FilterArgs {
     /// Only this account (repeatable).
     #[arg(long = "account", value_name = "ID")]
@@ -194,6 +201,34 @@ pub struct FilterArgs {
     pub orgs: Vec<String>,
 }
 
+/// Requests in flight: adapted to the source, or fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    Auto,
+    Fixed(u16),
+}
+
+fn jobs_arg(s: &str) -> Result<Jobs, String> {
+    if s == "auto" {
+        return Ok(Jobs::Auto);
+    }
+    match s.parse::<u16>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(Jobs::Fixed(n)),
+        _ => Err(format!(
+            "{s:?}: give auto, or a number of requests from 1 to 4096"
+        )),
+    }
+}
+
+fn listing_source(s: &str) -> Result<String, String> {
+    match s.strip_prefix("inventory=") {
+        Some(url) if url.starts_with("s3://") && url.len() > 5 => Ok(url.to_string()),
+        _ => Err(format!(
+            "{s:?}: give inventory=s3://DEST/[PREFIX/]BUCKET/CONFIG-ID[/YYYY-MM-DDTHH-MMZ], the S3 Inventory report's folder"
+        )),
+    }
+}
+
 fn start_time(s: &str) -> Result<Timestamp, String> {
     trailproof::parse_time(s).map_err(|e| e.to_string())
 }
@@ -215,6 +250,7 @@ fn stdout_format() -> impl clap::builder::TypedValueParser<Value = Format> {
         PossibleValue::new("csv"),
         PossibleValue::new("jsonl"),
         PossibleValue::new("asff"),
+        PossibleValue::new("ocsf"),
         PossibleValue::new("objects").hide(true),
     ])
     .map(|s| s.parse::<Format>().expect("a listed format"))
@@ -272,7 +308,7 @@ pub struct VerifyArgs {
 
     /// Also write the report in FORMAT to PATH (repeatable), e.g. --report json=report.json;
     /// PATH `-` is standard output, in place of --format. FORMAT: text, json, junit, html, csv
-    /// (a row per finding), jsonl (a finding per line), asff (Security Hub), or objects (one JSON line per object
+    /// (a row per finding), jsonl (a finding per line), asff (Security Hub), ocsf (OCSF Detection Findings), or objects (one JSON line per object
     /// examined).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]
     pub reports: Vec<(Format, PathBuf)>,
@@ -283,9 +319,10 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ARN")]
     pub asff_product_arn: Option<String>,
 
-    /// How many objects are read at once.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    pub jobs: u16,
+    /// Requests in flight at most: `auto` (the default) adapts them to the source (it grows
+    /// while throughput grows, and halves when S3 throttles), or a number 1–4096 fixes them.
+    #[arg(long, default_value = "auto", value_name = "auto|N", value_parser = jobs_arg)]
+    pub jobs: Jobs,
 
     /// Count a chain that stops before the end of the range (chain_tail_gap) as an error: the
     /// same as --deny chain_tail_gap.
@@ -330,8 +367,114 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Use the bucket's object versions as evidence: for each digest or log damaged or gone in
+    /// its current version, find the original among its versions (one ListObjectVersions per
+    /// damaged key), prove the chain through a recovered digest, and warn of keys written more
+    /// than once (object_rewritten). Notes the bucket's versioning and Object Lock. Needs
+    /// s3:ListBucketVersions and s3:GetObjectVersion.
+    #[arg(long)]
+    pub versions: bool,
+
+    /// List the bucket's day folders from an S3 Inventory report instead of ListObjectsV2:
+    /// `inventory=s3://DEST/[PREFIX/]BUCKET/CONFIG-ID[/YYYY-MM-DDTHH-MMZ]` (CSV; the newest
+    /// report when none is named). Its manifest is checked against manifest.checksum, each data
+    /// file against its MD5, its source bucket against this one. A hint, never evidence of
+    /// absence: days not over when it was made, and the folders above the days, are listed
+    /// live; objects only it shows are confirmed before they are reported.
+    #[arg(long, value_name = "inventory=S3URL", value_parser = listing_source)]
+    pub listing: Option<String>,
+
+    /// Verify only part K of N (1-based: 1/16 … 16/16) of a sharded run, for `trailproof
+    /// merge` to join. Its JSON report records what the merge needs; `--report json=DIR/`
+    /// writes it as DIR/shard-000K-of-000N.json. Without --end, a sharded run of a bucket ends
+    /// at 00:00 UTC of the day it runs, so that shards started the same day agree.
+    #[arg(long, value_name = "K/N", conflicts_with = "shard_env")]
+    pub shard: Option<trailproof::shard::Shard>,
+
+    /// Take the shard from the engine running this process: kubernetes (JOB_COMPLETION_INDEX,
+    /// with --shard-total), batch (AWS_BATCH_JOB_ARRAY_INDEX, with AWS_BATCH_JOB_ARRAY_SIZE or
+    /// --shard-total), gitlab (CI_NODE_INDEX, CI_NODE_TOTAL). A variable that is not set is an
+    /// error, never a run over the whole bucket.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub shard_env: Option<ShardEnv>,
+
+    /// How many shards there are, where the engine does not say.
+    #[arg(long, value_name = "N", requires = "shard_env", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub shard_total: Option<u32>,
+
+    /// Follow a plan made by `trailproof plan` (with --shard or --shard-env): its range,
+    /// filters and assignment of locations and windows of days to shards.
+    #[arg(long, value_name = "PATH")]
+    pub plan: Option<PathBuf>,
+
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// An engine whose array index names the shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShardEnv {
+    /// A Kubernetes Indexed Job.
+    Kubernetes,
+    /// An AWS Batch array job.
+    Batch,
+    /// A GitLab CI job with `parallel:`.
+    Gitlab,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The bucket (`s3://bucket[/prefix]`) or folder to plan for.
+    pub source: String,
+
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// How many shards the work is split into.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub shards: u32,
+
+    /// Write the plan to this file instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// For a folder: the bucket it is a copy of, as in `verify --bucket`.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// Requests in flight at most: `auto` (the default) or a number 1–4096.
+    #[arg(long, default_value = "auto", value_name = "auto|N", value_parser = jobs_arg)]
+    pub jobs: Jobs,
+
+    /// Print how AWS is reached and each call, on standard error.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports; a folder stands for every shard-*-of-*.json in it.
+    #[arg(required = true, value_name = "REPORT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// The report on standard output.
+    #[arg(long, default_value = "text", value_parser = stdout_format())]
+    pub format: Format,
+
+    /// When to colour the text report.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
+    /// Also write the report in FORMAT to PATH (repeatable), as `verify --report` does.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = report_target)]
+    pub reports: Vec<(Format, PathBuf)>,
+
+    /// The product ARN for --report asff=PATH, as in `verify`.
+    #[arg(long, value_name = "ARN")]
+    pub asff_product_arn: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -345,9 +488,16 @@ pub struct AcquireArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
 
-    /// How many objects are read at once.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    pub jobs: u16,
+    /// Also examine the bucket's object versions as `verify --versions` does, and copy the
+    /// originals found of damaged objects (with the versions learnt), so that `verify DIR
+    /// --versions` offline reaches the same findings and recoveries.
+    #[arg(long)]
+    pub versions: bool,
+
+    /// Requests in flight at most: `auto` (the default) adapts them to the source (it grows
+    /// while throughput grows, and halves when S3 throttles), or a number 1–4096 fixes them.
+    #[arg(long, default_value = "auto", value_name = "auto|N", value_parser = jobs_arg)]
+    pub jobs: Jobs,
 
     /// Save these public keys into the copy (saved ListPublicKeys JSON, PEM, DER, or a folder
     /// of them; repeatable) instead of fetching them with ListPublicKeys.

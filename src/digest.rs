@@ -20,7 +20,7 @@ pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
 const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A digest's link to its predecessor.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct PreviousDigest {
     pub bucket: String,
     pub key: String,
@@ -31,7 +31,7 @@ pub struct PreviousDigest {
 }
 
 /// A log file a digest vouches for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct ListedLog {
     pub bucket: String,
     pub key: String,
@@ -40,7 +40,7 @@ pub struct ListedLog {
 }
 
 /// The parts of a digest body the checks use.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct DigestBody {
     pub account: String,
     pub start: Timestamp,
@@ -238,7 +238,7 @@ pub fn signature_verifies(key: &RsaPublicKey, message: &[u8], signature: &[u8]) 
 }
 
 /// What became of one digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum DigestStatus {
     Valid,
     /// A finding: the digest is damaged, misplaced, or not signed by a trusted key.
@@ -254,7 +254,7 @@ pub enum DigestStatus {
 
 /// One digest after checking: its status, and whatever could be learnt from it (a chain link
 /// can be checked against a digest that itself failed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
 pub struct DigestCheck {
     pub key: String,
     pub name: DigestName,

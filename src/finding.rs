@@ -4,12 +4,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::layout::{format_time, Location, Timestamp};
 
 /// The kinds of finding, named as a user sees them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     DigestMissing,
@@ -27,10 +27,11 @@ pub enum Kind {
     LogUnlisted,
     LogPending,
     ScopeMissing,
+    ObjectRewritten,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::DigestMissing,
         Kind::DigestMalformed,
         Kind::DigestRelocated,
@@ -46,6 +47,7 @@ impl Kind {
         Kind::LogUnlisted,
         Kind::LogPending,
         Kind::ScopeMissing,
+        Kind::ObjectRewritten,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::LogUnlisted => "log_unlisted",
             Kind::LogPending => "log_pending",
             Kind::ScopeMissing => "scope_missing",
+            Kind::ObjectRewritten => "object_rewritten",
         }
     }
 
@@ -81,6 +84,9 @@ impl Kind {
             Kind::ChainTailGap if strict => Severity::Error,
             Kind::ChainTailGap => Severity::Warning,
             Kind::LogPending => Severity::Info,
+            // Its current version verifies; that CloudTrail's write was not the last is a
+            // warning a reader must see.
+            Kind::ObjectRewritten => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -92,7 +98,7 @@ impl fmt::Display for Kind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Error,
@@ -111,7 +117,7 @@ impl fmt::Display for Severity {
 }
 
 /// A span of time `[start, end]`, serialized as a two-element array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Window(pub Timestamp, pub Timestamp);
 
 impl fmt::Display for Window {
@@ -121,7 +127,7 @@ impl fmt::Display for Window {
 }
 
 /// One observed problem, with the evidence for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: Kind,
     pub severity: Severity,
@@ -133,26 +139,52 @@ pub struct Finding {
     pub key: Option<String>,
     /// One sentence a reader can act on.
     pub message: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     pub prefix: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub org_id: Option<String>,
     /// The time the finding is about (a log's name time, a window's start): the sort order.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub time: Option<Timestamp>,
     /// Hours left uncovered (missing digest, restart, tail gap) or the digest's own window.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub window: Option<Window>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expected: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub actual: Option<String>,
     /// The digest that lists the log, or that refers to the missing digest.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub digest: Option<String>,
     /// Log objects found inside the window of a missing digest.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub logs: Vec<String>,
+    /// `--versions`: an older version of the object that is what CloudTrail delivered.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recoverable_version: Option<VersionRef>,
+    /// `--versions`: when the object was deleted (its delete marker), and by whom if S3 says.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted_by: Option<String>,
+    /// `--versions`: how many older versions were checked, when none matched.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub versions_checked: Option<usize>,
+    /// `--versions`: the object's version timeline, oldest first (`object_rewritten`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub versions: Vec<VersionRef>,
+}
+
+/// One version of an object, as ListObjectVersions gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRef {
+    pub version_id: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_modified: Option<Timestamp>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub delete_marker: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub etag: Option<String>,
 }
 
 impl Finding {
@@ -180,7 +212,18 @@ impl Finding {
             actual: None,
             digest: None,
             logs: Vec::new(),
+            recoverable_version: None,
+            deleted_at: None,
+            deleted_by: None,
+            versions_checked: None,
+            versions: Vec::new(),
         }
+    }
+
+    /// The hash a digest recorded, for a finding without an actual one (a missing log).
+    pub fn expecting(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
     }
 
     pub fn at(mut self, time: Timestamp) -> Self {

@@ -38,7 +38,7 @@ pub struct TrustedKey {
 }
 
 /// How a key is described in the report.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct KeyInfo {
     pub fingerprint: String,
     pub region: Option<String>,

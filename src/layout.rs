@@ -15,7 +15,9 @@ pub type Timestamp = DateTime<Utc>;
 /// Where one account's logs for one source region are delivered: the folder
 /// `[<prefix>/]AWSLogs/[<org id>/]<account>/CloudTrail/<region>/`. Trails that deliver into the
 /// same location share one pool of log names, because log names carry no trail name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub struct Location {
     /// The key prefix before `AWSLogs/`, without a trailing `/`; empty for none.
     pub prefix: String,
@@ -54,7 +56,7 @@ impl Location {
 }
 
 /// One chain owner: the digests one trail writes for one source region.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct ScopeId {
     #[serde(flatten)]
     pub location: Location,
@@ -65,7 +67,7 @@ pub struct ScopeId {
 }
 
 /// What a digest key says about the digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DigestName {
     pub scope: ScopeId,
     /// The digest's end time, from the name.

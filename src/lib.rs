@@ -20,9 +20,11 @@ pub mod hash;
 pub mod keys;
 pub mod layout;
 pub mod report;
+pub mod shard;
 pub mod simulate;
 pub mod store;
 pub mod verify;
+pub mod versions;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 

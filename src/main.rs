@@ -34,10 +34,12 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
-                    Command::Verify(args) => run_verify(args).await,
+                    Command::Verify(args) => run_verify(*args).await,
                     Command::Acquire(args) => run_acquire(args).await,
                     Command::Keys(KeysCommand::Fetch(args)) => run_keys_fetch(args).await,
                     Command::Simulate(args) => run_simulate(args).await,
+                    Command::Plan(args) => run_plan(args).await,
+                    Command::Merge(args) => run_merge(args).await,
                     Command::Completions { shell } => {
                         let mut command = <Cli as clap::CommandFactory>::command();
                         clap_complete::generate(
@@ -180,7 +182,7 @@ fn options(
     filters: FilterArgs,
     end: Timestamp,
     horizon: Timestamp,
-    jobs: u16,
+    jobs: cli::Jobs,
     strict: bool,
     progress: Option<Arc<dyn trailproof::verify::Progress>>,
 ) -> Options {
@@ -192,10 +194,15 @@ fn options(
         accounts: filters.accounts,
         regions: filters.regions,
         trails: filters.trails,
-        jobs: jobs as usize,
+        jobs: match jobs {
+            cli::Jobs::Auto => trailproof::verify::pace::MAX_AUTO,
+            cli::Jobs::Fixed(n) => n as usize,
+        },
+        adaptive: jobs == cli::Jobs::Auto,
         strict,
         progress,
         objects: None,
+        part: None,
     }
 }
 
@@ -203,15 +210,29 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
     // With -v, the calls are printed as they happen, and a bar would break the lines.
     let progress = progress::display(args.quiet, args.no_progress || args.verbose > 0);
     let _clear = progress::ClearOnDrop(progress.clone());
-    let color = match args.color {
-        cli::Color::Always => true,
-        cli::Color::Never => false,
-        cli::Color::Auto => {
-            use std::io::IsTerminal;
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let color = colors(args.color);
+    let part = shard_part(&mut args)?;
+    if let Some(part) = &part {
+        if args.expect_from_cloudtrail {
+            return Err("--expect-from-cloudtrail is not taken by a shard: state the expectation with --expect-account, --expect-region and --expect-trail, which the merge judges over every shard".into());
         }
-    };
+        if args
+            .reports
+            .iter()
+            .any(|(f, _)| *f == report::Format::Objects)
+        {
+            return Err("--report objects= is a run's own: a shard cannot decide every object alone (the merge settles the edges of its windows); verify without --shard for it".into());
+        }
+        // `--report json=DIR/`: the shard's file in that folder, named for the merge.
+        for (_, path) in args.reports.iter_mut() {
+            let text = path.to_string_lossy();
+            if text.ends_with('/') || path.is_dir() {
+                std::fs::create_dir_all(&*path)
+                    .map_err(|e| format!("cannot make the folder {}: {e}", path.display()))?;
+                *path = path.join(part.shard.file_name());
+            }
+        }
+    }
     let given = if args.public_keys.is_empty() {
         None
     } else {
@@ -220,31 +241,7 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
     let local_source = s3_url(&args.source)
         .is_none()
         .then(|| Path::new(&args.source));
-    if args.format == report::Format::Objects {
-        return Err("objects is a file of its own, not a report for standard output: use --report objects=PATH".into());
-    }
-    // `--report FORMAT=-` is standard output's report, in place of --format.
-    let (to_stdout, files): (Vec<_>, Vec<_>) = args
-        .reports
-        .iter()
-        .cloned()
-        .partition(|(_, p)| p.as_os_str() == "-");
-    let stdout_format = match to_stdout.as_slice() {
-        [] => args.format,
-        [(report::Format::Objects, _)] => {
-            return Err(
-                "--report objects=- : the objects report is a file of its own; give it a path"
-                    .into(),
-            )
-        }
-        [(format, _)] => *format,
-        [_, second, ..] => {
-            return Err(format!(
-                "--report {}=- : standard output takes one report; give the others a file",
-                second.0
-            ))
-        }
-    };
+    let (stdout_format, files) = outputs(args.format, &args.reports)?;
     let mut reports = open_reports(&files, local_source)?;
     // The per-object evidence is streamed while the run goes, not rendered after it.
     let objects = match reports
@@ -278,6 +275,7 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
     if args.expect_from_cloudtrail && local_source.is_some() {
         return Err("--expect-from-cloudtrail asks CloudTrail, online, about a bucket: for a copy, state the expectation with --expect-account, --expect-region and --expect-trail".into());
     }
+    let mut extra_notes: Vec<String> = Vec::new();
     let report = match s3_url(&args.source) {
         Some((bucket, prefix)) => {
             let (session, store, note) = s3_source(
@@ -289,6 +287,28 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             )
             .await?;
             prefix_note = note;
+            let (store, inventory) = match &args.listing {
+                None => (store, None),
+                Some(url) => {
+                    let (dest, path) = s3_url(url).unwrap_or_default();
+                    let dest = session
+                        .s3_store(dest, "")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let root = trailproof::store::Store::root(&store).to_string();
+                    let inventory = Arc::new(
+                        trailproof::store::inventory::Inventory::load(
+                            &dest,
+                            path,
+                            bucket,
+                            &root,
+                            chrono::Utc::now(),
+                        )
+                        .await?,
+                    );
+                    (store.with_inventory(inventory.clone()), Some(inventory))
+                }
+            };
             if args.expect_from_cloudtrail {
                 let root = trailproof::store::Store::root(&store);
                 let root = if trailproof::layout::last_segment(root) == "AWSLogs" {
@@ -311,13 +331,45 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                 from_cloudtrail = Some((trails, scope));
             }
             let now = chrono::Utc::now();
-            let end = args.filters.end.unwrap_or(now);
+            let end = match (&part, args.filters.end) {
+                (_, Some(end)) => end,
+                (Some(_), None) => midnight(now),
+                (None, None) => now,
+            };
             let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
             opts.objects = objects.as_ref().map(|(log, _)| log.clone());
+            opts.part = part.clone();
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
-            match given {
+            let report = match given {
+                _ if args.versions => {
+                    if part.is_some() || opts.objects.is_some() {
+                        return Err("--versions runs the verification again through recovered digests: it is not taken with --shard or --report objects=".into());
+                    }
+                    let ranges = plan.key_ranges(&opts);
+                    drop(plan);
+                    let keys = match given {
+                        Some(keys) => keys,
+                        None => {
+                            let mut found = Vec::new();
+                            for fetched in session.fetch_keys_all(&ranges).await {
+                                found.extend(
+                                    fetched.map_err(|e| format!("{e} (or pass --public-keys)"))?,
+                                );
+                            }
+                            KeyRing::new(found)
+                        }
+                    };
+                    Box::pin(trailproof::versions::verify_with_versions(
+                        store.clone(),
+                        Arc::new(keys),
+                        opts,
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .0
+                }
                 Some(keys) => verify::execute(&store, plan, Arc::new(keys), opts).await,
                 None => {
                     // The run lists and reads while CloudTrail's keys are fetched; only digest
@@ -342,9 +394,16 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                     let run = verify::execute_as_keys_arrive(&store, plan, keys, opts).map(Ok);
                     futures::future::try_join(fetch, run).await?.1
                 }
+            };
+            if let Some(inventory) = inventory {
+                extra_notes.extend(inventory.notes());
             }
+            report
         }
         None => {
+            if args.listing.is_some() {
+                return Err("--listing inventory= lists a bucket from its S3 Inventory; a folder is listed from the disk".into());
+            }
             let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
                 .map_err(|e| e.to_string())?;
             let custody_key = match &args.custody_key {
@@ -355,8 +414,13 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                 trust_copy_keys: args.trust_copy_keys,
                 custody_key: custody_key.as_ref(),
             };
-            let copy =
-                custody::prepare(&store, given, &trust, args.filters.end, chrono::Utc::now())?;
+            let now = chrono::Utc::now();
+            // Shards of a copy without a recorded range must agree on its end too.
+            let unrecorded = store.manifest().and_then(|m| m.range_end()).is_none();
+            if part.is_some() && unrecorded && args.filters.end.is_none() {
+                args.filters.end = Some(midnight(now));
+            }
+            let copy = custody::prepare(&store, given, &trust, args.filters.end, now)?;
             horizon = copy.horizon;
             let mut opts = options(
                 args.filters,
@@ -367,16 +431,33 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                 progress,
             );
             opts.objects = objects.as_ref().map(|(log, _)| log.clone());
-            let mut report = verify::verify(&store, Arc::new(copy.keys), opts)
+            opts.part = part.clone();
+            let keys = Arc::new(copy.keys);
+            let mut report = if args.versions {
+                if part.is_some() || opts.objects.is_some() {
+                    return Err("--versions runs the verification again through recovered digests: it is not taken with --shard or --report objects=".into());
+                }
+                Box::pin(trailproof::versions::verify_with_versions(
+                    store.clone(),
+                    keys,
+                    opts,
+                ))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .0
+            } else {
+                verify::verify(&store, keys, opts)
+                    .await
+                    .map_err(|e| e.to_string())?
+            };
             report.provenance = custody::provenance(&store, custody_key.as_ref());
-            report.notes.extend(copy.notes);
+            extra_notes.extend(copy.notes);
             report
         }
     };
     let mut report = report;
-    report.notes.extend(prefix_note);
+    extra_notes.extend(prefix_note);
+    report.notes.extend(extra_notes.iter().cloned());
     let expected = report::Expected {
         accounts: args.expect_accounts,
         regions: args.expect_regions,
@@ -384,7 +465,18 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         until: None,
         origin: None,
     };
-    report.expect(&expected, horizon.min(report.range.end));
+    if let Some(shard) = report.shard.as_mut() {
+        // Expectations are over the whole bucket: the merge judges them.
+        shard.notes = extra_notes;
+        shard.provenance = report.provenance.clone();
+        shard.deny = args.deny.iter().map(|d| d.to_string()).collect();
+        if !expected.is_empty() {
+            report.notes.push("--expect-account, --expect-region and --expect-trail are judged by the merge, over every shard's scopes".into());
+        }
+        shard.expected = expected;
+    } else {
+        report.expect(&expected, horizon.min(report.range.end));
+    }
     if let Some((trails, scope)) = from_cloudtrail {
         let judged_at = horizon.min(report.range.end);
         expect_trails(&mut report, &trails, &scope, judged_at);
@@ -409,6 +501,312 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         }
     }
     Ok(code)
+}
+
+/// 00:00 UTC of the day of `t`.
+fn midnight(t: Timestamp) -> Timestamp {
+    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// Whether the text report is coloured.
+fn colors(color: cli::Color) -> bool {
+    match color {
+        cli::Color::Always => true,
+        cli::Color::Never => false,
+        cli::Color::Auto => {
+            use std::io::IsTerminal;
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+/// Standard output's format and the report files: `--report FORMAT=-` is standard output's
+/// report, in place of --format.
+fn outputs(
+    format: report::Format,
+    reports: &[(report::Format, std::path::PathBuf)],
+) -> Result<(report::Format, Vec<(report::Format, std::path::PathBuf)>), String> {
+    if format == report::Format::Objects {
+        return Err("objects is a file of its own, not a report for standard output: use --report objects=PATH".into());
+    }
+    let (to_stdout, files): (Vec<_>, Vec<_>) = reports
+        .iter()
+        .cloned()
+        .partition(|(_, p)| p.as_os_str() == "-");
+    let stdout_format = match to_stdout.as_slice() {
+        [] => format,
+        [(report::Format::Objects, _)] => {
+            return Err(
+                "--report objects=- : the objects report is a file of its own; give it a path"
+                    .into(),
+            )
+        }
+        [(format, _)] => *format,
+        [_, second, ..] => {
+            return Err(format!(
+                "--report {}=- : standard output takes one report; give the others a file",
+                second.0
+            ))
+        }
+    };
+    Ok((stdout_format, files))
+}
+
+/// The part of a sharded run that `verify` is asked for, if any, with the plan it follows
+/// (whose range and filters then hold for the run).
+fn shard_part(args: &mut VerifyArgs) -> Result<Option<Arc<trailproof::shard::Part>>, String> {
+    use trailproof::shard::{Engine, Part, PlanFile};
+    let shard = match (args.shard, args.shard_env) {
+        (Some(shard), _) => shard,
+        (None, Some(env)) => {
+            let engine = match env {
+                cli::ShardEnv::Kubernetes => Engine::Kubernetes,
+                cli::ShardEnv::Batch => Engine::Batch,
+                cli::ShardEnv::Gitlab => Engine::Gitlab,
+            };
+            engine.shard(args.shard_total.map(|n| n as usize), |name| {
+                std::env::var(name).ok()
+            })?
+        }
+        (None, None) if args.plan.is_some() => {
+            return Err("--plan is followed by a shard: give --shard K/N or --shard-env".into())
+        }
+        (None, None) => return Ok(None),
+    };
+    let plan = match &args.plan {
+        None => None,
+        Some(path) => {
+            let bytes = read_capped(path, 256 << 20, "plan")?;
+            let plan: PlanFile = serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "{} is not a plan made by `trailproof plan`: {e}",
+                    path.display()
+                )
+            })?;
+            if plan.plan_version != trailproof::shard::PLAN_VERSION {
+                return Err(format!(
+                    "{} is a plan of version {}; this trailproof reads version {}",
+                    path.display(),
+                    plan.plan_version,
+                    trailproof::shard::PLAN_VERSION
+                ));
+            }
+            if plan.source != args.source {
+                return Err(format!(
+                    "{} is a plan for {}, not for {}",
+                    path.display(),
+                    plan.source,
+                    args.source
+                ));
+            }
+            if plan.shards != shard.total {
+                return Err(format!(
+                    "{} splits the work into {} shards, but this is shard {shard}",
+                    path.display(),
+                    plan.shards
+                ));
+            }
+            let f = &mut args.filters;
+            let conflicts = |given: bool, same: bool, flag: &str| -> Result<(), String> {
+                if given && !same {
+                    return Err(format!(
+                        "{flag} differs from the plan {}'s: a shard follows its plan's range and filters (give none, or the same)",
+                        path.display()
+                    ));
+                }
+                Ok(())
+            };
+            conflicts(f.start.is_some(), f.start == plan.start, "--start")?;
+            conflicts(f.end.is_some(), f.end == plan.end, "--end")?;
+            conflicts(
+                !f.accounts.is_empty(),
+                f.accounts == plan.filters.accounts,
+                "--account",
+            )?;
+            conflicts(
+                !f.regions.is_empty(),
+                f.regions == plan.filters.regions,
+                "--source-region",
+            )?;
+            conflicts(
+                !f.trails.is_empty(),
+                f.trails == plan.filters.trails,
+                "--trail",
+            )?;
+            f.start = plan.start;
+            f.end = plan.end;
+            f.accounts = plan.filters.accounts.clone();
+            f.regions = plan.filters.regions.clone();
+            f.trails = plan.filters.trails.clone();
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            Some((plan, sha))
+        }
+    };
+    Ok(Some(Arc::new(Part { shard, plan })))
+}
+
+/// Reads a file that is at most `cap` bytes, or says which file is too big.
+fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, String> {
+    // Only a regular file, opened without blocking: a FIFO planted among shard reports would
+    // otherwise hold the merge forever.
+    let key = path.display().to_string();
+    let read = trailproof::store::local::open_regular(path, &key)
+        .and_then(|file| trailproof::store::local::read_file(&key, file, cap));
+    read.map_err(|e| format!("cannot read the {what} {key}: {}", e.cause()))
+}
+
+async fn run_plan(mut args: cli::PlanArgs) -> Result<i32, String> {
+    use trailproof::shard::{balance, PlanFile, PLAN_VERSION};
+    let now = chrono::Utc::now();
+    let given = (args.filters.start, args.filters.end);
+    let planned = match s3_url(&args.source) {
+        Some((bucket, prefix)) => {
+            let (_, store, _) = s3_source(
+                bucket,
+                prefix,
+                &args.aws,
+                args.verbose > 0,
+                &mut args.filters,
+            )
+            .await?;
+            // The shards' default end, fixed here so that they agree.
+            let end = args.filters.end.unwrap_or(midnight(now));
+            args.filters.end = Some(end);
+            let filters = args.filters.clone();
+            let opts = options(args.filters, end, now, args.jobs, false, None);
+            let plan = verify::plan(&store, &opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            (verify::digest_days(&plan), filters)
+        }
+        None => {
+            let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
+                .map_err(|e| e.to_string())?;
+            let recorded = store.manifest().and_then(|m| m.range_end());
+            if args.filters.end.is_none() && recorded.is_none() {
+                args.filters.end = Some(midnight(now));
+            }
+            let end = args.filters.end.or(recorded).unwrap_or(now);
+            let filters = args.filters.clone();
+            let opts = options(args.filters, end, now, args.jobs, false, None);
+            let plan = verify::plan(&store, &opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            (verify::digest_days(&plan), filters)
+        }
+    };
+    let (weights, filters) = planned;
+    let locations = weights.len();
+    let days: usize = weights.iter().map(|(_, d)| d.len()).sum();
+    let units = balance(weights, args.shards as usize);
+    let mut load = vec![0usize; args.shards as usize];
+    for u in &units {
+        load[u.shard - 1] += u.days;
+    }
+    let windows = units.iter().filter(|u| u.window.is_some()).count();
+    let plan = PlanFile {
+        plan_version: PLAN_VERSION,
+        tool: format!("trailproof {}", env!("CARGO_PKG_VERSION")),
+        source: args.source.clone(),
+        start: filters.start.or(given.0),
+        end: filters.end,
+        filters: report::Filters {
+            orgs: filters.orgs,
+            accounts: filters.accounts,
+            regions: filters.regions,
+            trails: filters.trails,
+        },
+        shards: args.shards as usize,
+        units,
+    };
+    let mut text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
+    text.push('\n');
+    match &args.out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| format!("cannot write the plan to {}: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "trailproof: {locations} location(s), {days} day(s) of digests, into {} shard(s) ({windows} window(s) of a heavy location's days); days per shard: {}",
+        args.shards,
+        load.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ")
+    );
+    Ok(exit::VERIFIED)
+}
+
+async fn run_merge(args: cli::MergeArgs) -> Result<i32, String> {
+    #[derive(serde::Deserialize)]
+    struct ShardFile {
+        shard: Option<trailproof::shard::ShardRecord>,
+    }
+    let color = colors(args.color);
+    let (stdout_format, files) = outputs(args.format, &args.reports)?;
+    if files.iter().any(|(f, _)| *f == report::Format::Objects) {
+        return Err(
+            "--report objects= is a run's own: the merge has no objects report to give".into(),
+        );
+    }
+    let mut inputs = Vec::new();
+    for path in &args.inputs {
+        if path.is_dir() {
+            let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with("shard-") && name.contains("-of-") && name.ends_with(".json")
+                })
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{} holds no shard-*-of-*.json report",
+                    path.display()
+                ));
+            }
+            found.sort();
+            inputs.extend(found);
+        } else {
+            inputs.push(path.clone());
+        }
+    }
+    let mut shards = Vec::new();
+    for path in &inputs {
+        let bytes = read_capped(path, 4 << 30, "shard report")?;
+        let file: ShardFile = serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "{} is not a JSON report of trailproof verify: {e}",
+                path.display()
+            )
+        })?;
+        let record = file.shard.ok_or_else(|| {
+            format!(
+                "{} is the report of a whole run, not of a shard (verify made it without --shard)",
+                path.display()
+            )
+        })?;
+        shards.push((path.display().to_string(), record));
+    }
+    let merged = trailproof::shard::merge(shards).map_err(|e| e.to_string())?;
+    let end = merged.record.range.end;
+    let mut report = Report::assemble(merged.record);
+    report.notes.extend(merged.notes);
+    report.provenance = merged.provenance;
+    report.expect(&merged.expected, merged.horizon.min(end));
+    let deny: Vec<report::Deny> = merged
+        .deny
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<_, String>>()?;
+    report.deny(&deny);
+    let reports = open_reports(&files, None)?;
+    Ok(write_reports(
+        &report,
+        reports,
+        stdout_format,
+        color,
+        args.asff_product_arn.as_deref(),
+    ))
 }
 
 /// What CloudTrail says must be in the bucket, judged: each trail with log file validation on
@@ -645,6 +1043,7 @@ async fn run_acquire(mut args: AcquireArgs) -> Result<i32, String> {
     let custody = trailproof::acquire::Custody {
         public_keys,
         sign_key: sign_key.as_ref(),
+        versions: args.versions,
     };
     let summary = trailproof::acquire::acquire(&session, &store, &args.dir, opts, custody)
         .await

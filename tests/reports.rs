@@ -148,7 +148,7 @@ fn json_is_the_report_and_keeps_hostile_keys_exactly() {
         .iter()
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 15);
+    assert_eq!(kinds.len(), Kind::ALL.len());
     assert!(v["findings"]
         .as_array()
         .unwrap()
@@ -306,13 +306,14 @@ fn html_report_renders_in_a_real_browser_and_its_filters_work() {
         0,
         "nothing hidden without a filter"
     );
-    assert!(dom.contains("<span id=\"shown\">15</span>"));
+    let shown = format!("<span id=\"shown\">{}</span>", Kind::ALL.len());
+    assert!(dom.contains(&shown), "{shown}");
 
     // The filter, set from the address, runs in the page: only the log_modified row is shown.
     let out = headless(&["--dump-dom", &format!("{url}#kind=log_modified")]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("<span id=\"shown\">1</span>"), "{dom}");
-    assert_eq!(dom.matches("class=\"hidden\"").count(), 14);
+    assert_eq!(dom.matches("class=\"hidden\"").count(), Kind::ALL.len() - 1);
 
     let shot = dir.path().join("report.png");
     let out = headless(&[
@@ -558,4 +559,84 @@ fn asff_findings_carry_every_required_attribute_and_stable_ids() {
     assert!(parse(Some(product))
         .iter()
         .all(|f| f["ProductArn"] == product));
+}
+
+/// py-ocsf-models (tests/requirements.txt), if installed.
+fn ocsf_models() -> Result<(), String> {
+    let out = Command::new("python3")
+        .args(["-c", "import py_ocsf_models"])
+        .output()
+        .map_err(|e| format!("python3 cannot run: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err("the OCSF test validates with py-ocsf-models: python3 -m pip install -r tests/requirements.txt".into())
+    }
+}
+
+#[test]
+fn ocsf_detection_findings_validate_with_py_ocsf_models_and_record_passes_too() {
+    let Some(()) = common::needs(
+        ocsf_models(),
+        "ocsf_detection_findings_validate_with_py_ocsf_models_and_record_passes_too",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |report: &Report, name: &str| -> Vec<serde_json::Value> {
+        let text = report::render(report, Format::Ocsf, false);
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        let out = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/ocsf_validate.py"
+            ))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&text).unwrap()
+    };
+    // Every kind: a record per finding, none a pass (the scope has errors).
+    let r = every_kind();
+    let records = validate(&r, "every-kind.json");
+    assert_eq!(records.len(), r.findings.len());
+    let mut uids = BTreeSet::new();
+    for (record, finding) in records.iter().zip(&r.findings) {
+        assert_eq!(record["class_uid"], 2004);
+        assert_eq!(record["type_uid"], 200401);
+        assert!(uids.insert(record["finding_info"]["uid"].to_string()));
+        let types = record["finding_info"]["types"].to_string();
+        assert!(types.contains(finding.kind.as_str()), "{types}");
+        let severity = record["severity_id"].as_i64().unwrap();
+        match finding.severity {
+            trailproof::finding::Severity::Error => assert_eq!(severity, 4),
+            trailproof::finding::Severity::Warning => assert_eq!(severity, 3),
+            trailproof::finding::Severity::Info => assert_eq!(severity, 1),
+        }
+    }
+    // A clean run: one passing record per scope, resolved.
+    let clean = common::make(common::small_spec()).verify();
+    assert!(clean.findings.is_empty());
+    let records = validate(&clean, "clean.json");
+    assert_eq!(records.len(), clean.scopes.len());
+    assert_eq!(records[0]["status_id"], 4);
+    assert_eq!(records[0]["severity_id"], 1);
+    // The same finding keeps its uid in a later run.
+    let mut later = every_kind();
+    later.finished_at += Duration::days(1);
+    let again = validate(&later, "later.json");
+    for (a, b) in records_of(&every_kind()).iter().zip(&again) {
+        assert_eq!(a["finding_info"]["uid"], b["finding_info"]["uid"]);
+    }
+}
+
+fn records_of(report: &Report) -> Vec<serde_json::Value> {
+    serde_json::from_str(&report::render(report, Format::Ocsf, false)).unwrap()
 }

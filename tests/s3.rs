@@ -1345,3 +1345,798 @@ fn every_scenario_gives_the_same_findings_from_seaweedfs_as_from_a_folder() {
         .all(|r| r.services && r.action.as_deref() == Some("CloudTrail_20131101.ListPublicKeys")));
     assert_eq!(asked.len(), all.len());
 }
+
+#[test]
+fn shards_over_s3_planned_and_merged_give_the_whole_runs_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bucket = simulate(
+        &Spec {
+            bucket: "sharded".into(),
+            accounts: vec![
+                "111111111111".parse::<AccountSpec>().unwrap(),
+                "222222222222".parse::<AccountSpec>().unwrap(),
+            ],
+            start: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 1, 22, 0, 0).unwrap(),
+            hours: 50,
+            logs_per_hour: 1,
+            log_bytes: 600,
+            tampers: vec![Tamper::LogModified, Tamper::LogUnlisted],
+            ..Spec::default()
+        },
+        signer(),
+    )
+    .unwrap();
+    // A digest deleted as the first of 2 January, where the plan may cut the days.
+    let gone = bucket
+        .objects
+        .keys()
+        .filter(|k| k.contains("CloudTrail-Digest/us-east-1/2024/01/02/"))
+        .min()
+        .cloned()
+        .unwrap();
+    bucket.objects.remove(&gone);
+    let server = serve(dir.path(), &[&bucket]);
+    let end = "2024-01-04T00:00:00Z";
+    let whole = cli(
+        &server,
+        &["verify", "s3://sharded", "--end", end, "--format", "json"],
+    );
+    assert_exit(&whole, 1);
+    for n in [1usize, 2, 3, 7] {
+        let out = dir.path().join(format!("n{n}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let plan = out.join("plan.json");
+        let planned = cli(
+            &server,
+            &[
+                "plan",
+                "s3://sharded",
+                "--end",
+                end,
+                "--shards",
+                &n.to_string(),
+            ],
+        );
+        assert_exit(&planned, 0);
+        std::fs::write(&plan, &planned.stdout).unwrap();
+        let reports = format!("{}/reports/", out.display());
+        for k in 1..=n {
+            let run = cli(
+                &server,
+                &[
+                    "verify",
+                    "s3://sharded",
+                    "--plan",
+                    plan.to_str().unwrap(),
+                    "--shard",
+                    &format!("{k}/{n}"),
+                    "--report",
+                    &format!("json={reports}"),
+                    "-q",
+                ],
+            );
+            assert!(
+                matches!(run.status.code(), Some(0 | 1)),
+                "{k}/{n}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        let merged = Command::new(env!("CARGO_BIN_EXE_trailproof"))
+            .args(["merge", &reports, "--format", "json"])
+            .output()
+            .unwrap();
+        assert_exit(&merged, 1);
+        let a: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+        for field in ["findings", "unverified", "scopes", "exit_code"] {
+            assert_eq!(a[field], b[field], "{n} shards: {field}");
+        }
+        let kinds: BTreeSet<String> = b["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap().to_string())
+            .collect();
+        for kind in ["digest_missing", "log_modified", "log_unlisted"] {
+            assert!(kinds.contains(kind), "{n} shards: {kinds:?}");
+        }
+    }
+}
+
+// --- S3 Inventory as the listing -------------------------------------------------------------
+
+/// An S3 Inventory report of `bucket` as S3 writes it, made at `created`, listing the objects
+/// `listed` keeps: `inv/<source>/daily/<YYYY-MM-DDTHH-MMZ>/manifest.json`, its checksum and one
+/// gzipped CSV data file (keys URL-encoded, as S3 writes them).
+fn inventory_of(
+    bucket: &Bucket,
+    created: chrono::DateTime<chrono::Utc>,
+    listed: impl Fn(&str) -> bool,
+) -> Bucket {
+    use md5::{Digest, Md5};
+    let mut csv = String::new();
+    for (key, object) in &bucket.objects {
+        if !listed(key) {
+            continue;
+        }
+        let encoded: String = key
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let etag = hex::encode(Md5::digest(&object.bytes));
+        csv.push_str(&format!(
+            "\"{}\",\"{encoded}\",\"{}\",\"{etag}\",\"STANDARD\"\n",
+            bucket.name,
+            object.bytes.len()
+        ));
+    }
+    let data = gzip(csv.as_bytes());
+    let folder = created.format("%Y-%m-%dT%H-%MZ").to_string();
+    let base = format!("{}/daily", bucket.name);
+    let data_key = format!(
+        "{base}/data/{}.csv.gz",
+        hex::encode(&Md5::digest(&data)[..8])
+    );
+    let manifest = serde_json::json!({
+        "sourceBucket": bucket.name,
+        "destinationBucket": "arn:aws:s3:::inv",
+        "version": "2016-11-30",
+        "creationTimestamp": created.timestamp_millis().to_string(),
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size, ETag, StorageClass",
+        "files": [{"key": data_key, "size": data.len(), "MD5checksum": hex::encode(Md5::digest(&data))}],
+    });
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    let object = |bytes: Vec<u8>| trailproof::simulate::SimObject {
+        bytes,
+        metadata: Default::default(),
+    };
+    let mut objects = std::collections::BTreeMap::new();
+    objects.insert(
+        format!("{base}/{folder}/manifest.checksum"),
+        object(hex::encode(Md5::digest(&manifest)).into_bytes()),
+    );
+    objects.insert(format!("{base}/{folder}/manifest.json"), object(manifest));
+    objects.insert(data_key, object(data));
+    Bucket {
+        name: "inv".into(),
+        objects,
+        ..bucket.clone()
+    }
+}
+
+fn inventory_bucket(tampers: Vec<Tamper>) -> Bucket {
+    simulate(
+        &Spec {
+            bucket: "listed".into(),
+            hours: 72,
+            logs_per_hour: 2,
+            log_bytes: 600,
+            tampers,
+            ..Spec::default()
+        },
+        signer(),
+    )
+    .unwrap()
+}
+
+fn day_listings(server: &S3Server) -> usize {
+    server
+        .state
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.path.starts_with("/listed") && r.query.contains("list-type=2")
+        })
+        .filter(|r| r.query.contains("%2F2024%2F01%2F0") || r.query.contains("/2024/01/0"))
+        .count()
+}
+
+#[test]
+fn an_s3_inventory_lists_the_days_it_covers_and_the_verdict_is_the_live_listings() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = inventory_bucket(vec![Tamper::LogUnlisted, Tamper::LogModified]);
+    let created = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 5, 3, 0, 0).unwrap();
+    let inventory = inventory_of(&bucket, created, |_| true);
+    let server = serve(dir.path(), &[&bucket, &inventory]);
+    let end = "2024-01-04T00:00:00Z";
+    let live = cli(
+        &server,
+        &["verify", "s3://listed", "--end", end, "--format", "json"],
+    );
+    assert_exit(&live, 1);
+    let live_listings = day_listings(&server);
+    server.state.clear();
+    let listed = cli(
+        &server,
+        &[
+            "verify",
+            "s3://listed",
+            "--end",
+            end,
+            "--format",
+            "json",
+            "--listing",
+            "inventory=s3://inv/listed/daily",
+        ],
+    );
+    assert_exit(&listed, 1);
+    let a: serde_json::Value = serde_json::from_slice(&live.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    for field in ["findings", "unverified", "scopes", "exit_code"] {
+        assert_eq!(a[field], b[field], "{field}");
+    }
+    let kinds: Vec<&str> = b["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"log_unlisted") && kinds.contains(&"log_modified"),
+        "{kinds:?}"
+    );
+    // Every day folder, to the 4 January one that holds the last digest, came from the
+    // inventory: no day listing was sent.
+    assert!(live_listings > 0);
+    assert_eq!(
+        day_listings(&server),
+        0,
+        "{:?}",
+        server
+            .state
+            .requests()
+            .iter()
+            .map(|r| &r.query)
+            .collect::<Vec<_>>()
+    );
+    let notes = b["notes"].to_string();
+    assert!(
+        notes.contains("s3://inv/listed/daily/2024-01-05T03-00Z/manifest.json"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_stale_inventory_leaves_the_later_days_to_the_live_listing_and_what_is_gone_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bucket = inventory_bucket(vec![]);
+    // Made on 3 January at 01:00: only 1 January is complete in it (2 January ended 01:00
+    // before it, less than the delivery allowance).
+    let created = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 3, 1, 0, 0).unwrap();
+    // An object the inventory lists that is deleted since: an unlisted log, gone.
+    let gone = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/111111111111_CloudTrail_us-east-1_20240101T0105Z_gonegonegonegone.json.gz".to_string();
+    bucket.objects.insert(
+        gone.clone(),
+        trailproof::simulate::SimObject {
+            bytes: gzip(b"{}"),
+            metadata: Default::default(),
+        },
+    );
+    let inventory = inventory_of(&bucket, created, |_| true);
+    bucket.objects.remove(&gone);
+    // An unlisted log delivered on 3 January, after the inventory: found by the live listing.
+    let late = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/03/111111111111_CloudTrail_us-east-1_20240103T1005Z_latelatelatelate.json.gz".to_string();
+    bucket.objects.insert(
+        late.clone(),
+        trailproof::simulate::SimObject {
+            bytes: gzip(b"{}"),
+            metadata: Default::default(),
+        },
+    );
+    let server = serve(dir.path(), &[&bucket, &inventory]);
+    let out = cli(
+        &server,
+        &[
+            "verify",
+            "s3://listed",
+            "--end",
+            "2024-01-04T00:00:00Z",
+            "--format",
+            "json",
+            "--listing",
+            "inventory=s3://inv/listed/daily",
+        ],
+    );
+    assert_exit(&out, 1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unlisted: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "log_unlisted")
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(unlisted, [late.as_str()]);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("1 object(s) the S3 Inventory lists"),
+        "{notes}"
+    );
+    assert!(notes.contains("made 2024-01-03T01:00:00Z"), "{notes}");
+}
+
+#[test]
+fn an_inventory_that_fails_its_checksums_or_is_of_another_bucket_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = inventory_bucket(vec![]);
+    let created = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 1, 5, 0, 0, 0).unwrap();
+    let good = inventory_of(&bucket, created, |_| true);
+    let folder = "listed/daily/2024-01-05T00-00Z";
+    let mut bad_checksum = good.clone();
+    bad_checksum.name = "inv-checksum".into();
+    bad_checksum
+        .objects
+        .get_mut(&format!("{folder}/manifest.checksum"))
+        .unwrap()
+        .bytes = b"00000000000000000000000000000000".to_vec();
+    let mut bad_data = good.clone();
+    bad_data.name = "inv-data".into();
+    let data_key = bad_data
+        .objects
+        .keys()
+        .find(|k| k.contains("/data/"))
+        .cloned()
+        .unwrap();
+    bad_data.objects.get_mut(&data_key).unwrap().bytes =
+        gzip(b"\"listed\",\"x\",\"1\",\"e\",\"STANDARD\"\n");
+    let mut other = inventory_of(
+        &Bucket {
+            name: "someone-else".into(),
+            ..bucket.clone()
+        },
+        created,
+        |_| true,
+    );
+    other.name = "inv-other".into();
+    let server = serve(dir.path(), &[&bucket, &bad_checksum, &bad_data, &other]);
+    for (dest, path, says) in [
+        ("inv-checksum", "listed/daily", "does not match"),
+        ("inv-data", "listed/daily", "does not match the MD5"),
+        ("inv-other", "someone-else/daily", "not of listed"),
+    ] {
+        let out = cli(
+            &server,
+            &[
+                "verify",
+                "s3://listed",
+                "--end",
+                "2024-01-04T00:00:00Z",
+                "--listing",
+                &format!("inventory=s3://{dest}/{path}"),
+            ],
+        );
+        assert_exit(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{dest}: {stderr}");
+        assert!(
+            stderr.contains(&format!("s3://{dest}/")),
+            "{dest}: {stderr}"
+        );
+    }
+}
+
+// --- object versions as evidence (SeaweedFS keeps versions; s3s-fs does not) -----------------
+
+/// A versioned bucket on SeaweedFS holding `bucket`, then damaged by `damage` through the S3
+/// API, as an adversary with write access would: overwrites and deletes leave versions.
+fn versioned(
+    server: &common::seaweed::Seaweed,
+    bucket: &Bucket,
+    versioning: bool,
+    damage: impl AsyncFnOnce(&aws_sdk_s3::Client),
+) {
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        let client = session.s3_client(None);
+        client
+            .create_bucket()
+            .bucket(&bucket.name)
+            .send()
+            .await
+            .unwrap();
+        if versioning {
+            client
+                .put_bucket_versioning()
+                .bucket(&bucket.name)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+        damage(&client).await;
+    })
+}
+
+fn verify_versions(server: &common::seaweed::Seaweed, bucket: &str, end: &str) -> Report {
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        let store = session.s3_store(bucket, "").await.unwrap();
+        let end = chrono::DateTime::parse_from_rfc3339(end).unwrap().to_utc();
+        let opts = Options {
+            jobs: 16,
+            ..options_at(end)
+        };
+        // The run's future is large (two verifications and the version checks): on the heap.
+        Box::pin(trailproof::versions::verify_with_versions(
+            store,
+            Arc::new(test_keys()),
+            opts,
+        ))
+        .await
+        .unwrap()
+        .0
+    })
+}
+
+/// The binary with `args`, S3 at SeaweedFS (which serves S3 only: STS and CloudTrail are at a
+/// closed port, so keys are given and the caller identity is not recorded).
+fn seaweed_cli(server: &common::seaweed::Seaweed, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(args)
+        .args([
+            "--public-keys",
+            &fixture("keys/TEST-ONLY-public-key.pem")
+                .display()
+                .to_string(),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_S3", &server.endpoint)
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", common::seaweed::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", common::seaweed::SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+async fn put(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    meta: &[(String, String)],
+) {
+    let mut request = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into());
+    for (k, v) in meta {
+        request = request.metadata(k, v);
+    }
+    request.send().await.unwrap();
+}
+
+#[test]
+fn versions_recover_overwritten_and_deleted_logs_and_digests_and_see_rewrites() {
+    let Some(server) = common::needs(
+        common::seaweed::Seaweed::start(),
+        "versions_recover_overwritten_and_deleted_logs_and_digests_and_see_rewrites",
+    ) else {
+        return;
+    };
+    let bucket = simulate(
+        &Spec {
+            bucket: "versioned".into(),
+            hours: 12,
+            ..small_spec()
+        },
+        signer(),
+    )
+    .unwrap();
+    let mut digests: Vec<(chrono::DateTime<chrono::Utc>, String)> = bucket
+        .objects
+        .keys()
+        .filter_map(|k| trailproof::layout::parse_digest_key(k).map(|n| (n.end, k.clone())))
+        .collect();
+    digests.sort();
+    let digests: Vec<String> = digests.into_iter().map(|(_, k)| k).collect();
+    let logs_of = |i: usize| listed(&bucket.objects[&digests[i]].bytes);
+    let (modified, deleted, rewritten) = (
+        logs_of(1)[0].clone(),
+        logs_of(2)[0].clone(),
+        logs_of(10)[0].clone(),
+    );
+    let (gone_digest, forged_digest) = (digests[5].clone(), digests[8].clone());
+    let originals = bucket.objects.clone();
+    let name = bucket.name.clone();
+    versioned(&server, &bucket, true, async |c| {
+        put(c, &name, &modified, gzip(b"{\"Records\":[]}"), &[]).await;
+        c.delete_object()
+            .bucket(&name)
+            .key(&deleted)
+            .send()
+            .await
+            .unwrap();
+        c.delete_object()
+            .bucket(&name)
+            .key(&gone_digest)
+            .send()
+            .await
+            .unwrap();
+        // The forged digest: the original's bytes under another digest's signature.
+        let other: Vec<(String, String)> = originals[&digests[7]]
+            .metadata
+            .clone()
+            .into_iter()
+            .collect();
+        put(
+            c,
+            &name,
+            &forged_digest,
+            originals[&forged_digest].bytes.clone(),
+            &other,
+        )
+        .await;
+        put(
+            c,
+            &name,
+            &rewritten,
+            originals[&rewritten].bytes.clone(),
+            &[],
+        )
+        .await;
+    });
+    let r = verify_versions(&server, "versioned", "2024-01-01T13:00:00Z");
+    let find = |kind: Kind, key: &str| {
+        r.findings
+            .iter()
+            .find(|f| f.kind == kind && f.key.as_deref() == Some(key))
+            .unwrap_or_else(|| panic!("no {kind} for {key}: {:#?}", r.findings))
+    };
+    let m = find(Kind::LogModified, &modified);
+    assert!(m.recoverable_version.is_some(), "{m:#?}");
+    assert!(
+        m.message.contains("the original is recoverable"),
+        "{}",
+        m.message
+    );
+    let d = find(Kind::LogMissing, &deleted);
+    assert!(
+        d.recoverable_version.is_some() && d.deleted_at.is_some(),
+        "{d:#?}"
+    );
+    let g = find(Kind::DigestMissing, &gone_digest);
+    assert!(
+        g.recoverable_version.is_some() && g.deleted_at.is_some(),
+        "{g:#?}"
+    );
+    let s = find(Kind::DigestSignatureInvalid, &forged_digest);
+    assert!(s.recoverable_version.is_some(), "{s:#?}");
+    let w = find(Kind::ObjectRewritten, &rewritten);
+    assert_eq!(w.severity, trailproof::finding::Severity::Warning);
+    assert_eq!(w.versions.len(), 2);
+    // Through the recovered digests the chain holds and the deleted digest's logs verify.
+    let kinds: BTreeSet<Kind> = r.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            Kind::LogModified,
+            Kind::LogMissing,
+            Kind::DigestMissing,
+            Kind::DigestSignatureInvalid,
+            Kind::ObjectRewritten
+        ]),
+        "{:#?}",
+        r.findings
+    );
+    assert_eq!(r.findings.len(), 5, "{:#?}", r.findings);
+    let scope = &r.scopes[0];
+    assert_eq!(scope.digests.missing, 1);
+    assert_eq!(scope.digests.invalid, 1);
+    assert_eq!(scope.digests.valid, 10);
+    assert_eq!(scope.logs.unlisted, 0);
+    assert_eq!(r.exit_code, exit::FINDINGS);
+    assert!(
+        r.notes.iter().any(|n| n.contains("versioning is Enabled")),
+        "{:#?}",
+        r.notes
+    );
+
+    // An evidence copy made with --versions verifies offline to the same findings and
+    // recoveries.
+    let key = fixture("keys/TEST-ONLY-public-key.pem")
+        .display()
+        .to_string();
+    let end = "2024-01-01T13:00:00Z";
+    let online = seaweed_cli(
+        &server,
+        &[
+            "verify",
+            "s3://versioned",
+            "--end",
+            end,
+            "--versions",
+            "--format",
+            "json",
+        ],
+    );
+    assert_exit(&online, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    let made = seaweed_cli(
+        &server,
+        &[
+            "acquire",
+            "s3://versioned",
+            copy.to_str().unwrap(),
+            "--end",
+            end,
+            "--versions",
+        ],
+    );
+    assert!(
+        matches!(made.status.code(), Some(0 | 2)),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let offline = verify_offline(&copy, &["--versions", "--public-keys", &key]);
+    assert_exit(&offline, 1);
+    let a: serde_json::Value = serde_json::from_slice(&online.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(a["findings"], b["findings"]);
+    assert_eq!(a["scopes"], b["scopes"]);
+    let recovered = b["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["recoverable_version"].is_null())
+        .count();
+    assert_eq!(recovered, 4, "{}", b["findings"]);
+    // A copy made without --versions says it has none.
+    let plain = dir.path().join("plain");
+    seaweed_cli(
+        &server,
+        &[
+            "acquire",
+            "s3://versioned",
+            plain.to_str().unwrap(),
+            "--end",
+            end,
+        ],
+    );
+    let none = verify_offline(&plain, &["--versions", "--public-keys", &key]);
+    let none: serde_json::Value = serde_json::from_slice(&none.stdout).unwrap();
+    assert!(
+        none["notes"]
+            .to_string()
+            .contains("made without --versions"),
+        "{}",
+        none["notes"]
+    );
+}
+
+#[test]
+fn versions_on_a_bucket_never_versioned_or_a_server_without_versioning_is_a_note() {
+    let Some(server) = common::needs(
+        common::seaweed::Seaweed::start(),
+        "versions_on_a_bucket_never_versioned_or_a_server_without_versioning_is_a_note",
+    ) else {
+        return;
+    };
+    let bucket = simulate(&spec_for("unversioned", &[Tamper::LogModified]), signer()).unwrap();
+    versioned(&server, &bucket, false, async |_| {});
+    let r = verify_versions(&server, "unversioned", "2024-01-01T07:00:00Z");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("versioning has never been enabled")),
+        "{:#?}",
+        r.notes
+    );
+    let kinds: Vec<Kind> = r.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [Kind::LogModified]);
+    assert!(r.findings[0].recoverable_version.is_none());
+
+    // Versioning enabled, then suspended: said, since later tampering would not be recoverable.
+    let suspended = simulate(&spec_for("suspended", &[]), signer()).unwrap();
+    versioned(&server, &suspended, true, async |c| {
+        c.put_bucket_versioning()
+            .bucket("suspended")
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let r = verify_versions(&server, "suspended", "2024-01-01T07:00:00Z");
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert!(
+        r.notes.iter().any(|n| n.contains("versioning suspended")),
+        "{:#?}",
+        r.notes
+    );
+
+    // s3s-fs has no versioning API: a note, the findings of a run without --versions.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = serve(dir.path(), &[&bucket]);
+    let out = cli(
+        &plain,
+        &[
+            "verify",
+            "s3://unversioned",
+            "--end",
+            "2024-01-01T07:00:00Z",
+            "--versions",
+            "--format",
+            "json",
+        ],
+    );
+    assert_exit(&out, 1);
+    let without = cli(
+        &plain,
+        &[
+            "verify",
+            "s3://unversioned",
+            "--end",
+            "2024-01-01T07:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&without.stdout).unwrap();
+    assert_eq!(a["findings"], b["findings"]);
+    assert!(
+        a["notes"].to_string().contains("--versions"),
+        "{}",
+        a["notes"]
+    );
+}
+
+/// `--jobs auto` (the default) adapts the requests in flight and keeps the clean verdict when
+/// S3 throttles one request in ten; `--jobs N` fixes them at N.
+#[test]
+fn adaptive_requests_keep_the_verdict_under_throttling_and_a_fixed_number_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(Spec {
+        hours: 24,
+        ..spec_for("paced", &[Tamper::LogModified])
+    });
+    let server = serve(dir.path(), &[&s.bucket]);
+    let end = trailproof::layout::format_time(s.bucket.as_of);
+    let run = |more: &[&str]| -> serde_json::Value {
+        let mut args = vec!["verify", "s3://paced", "--end", &end, "--format", "json"];
+        args.extend_from_slice(more);
+        let out = cli(&server, &args);
+        assert_exit(&out, 1);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let calm = run(&[]);
+    assert_eq!(calm["requests"]["adaptive"], true);
+    server.state.set_faults(Faults {
+        slow_down_every: 10,
+        ..Faults::default()
+    });
+    let throttled = run(&[]);
+    assert_eq!(throttled["findings"], calm["findings"]);
+    assert_eq!(throttled["unverified"], calm["unverified"]);
+    assert_eq!(throttled["scopes"], calm["scopes"]);
+    server.state.set_faults(Faults::default());
+    let fixed = run(&["--jobs", "3"]);
+    assert_eq!(fixed["requests"]["adaptive"], false);
+    let peak = fixed["requests"]["peak"].as_u64().unwrap();
+    assert!((1..=3).contains(&peak), "{peak}");
+    assert_eq!(fixed["findings"], calm["findings"]);
+}

@@ -105,6 +105,8 @@ pub struct Session {
     /// `AWS_ENDPOINT_URL_ORGANIZATIONS`); `None` for AWS's own.
     account_endpoint: Option<String>,
     organizations_endpoint: Option<String>,
+    /// S3 answers that were throttling (503, 429), counted over every attempt.
+    throttles: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A service's configured endpoint: the one given, else the SDK's service configuration
@@ -431,6 +433,7 @@ impl Session {
             sts_endpoint,
             account_endpoint,
             organizations_endpoint,
+            throttles: Default::default(),
         };
         if options.verbose {
             let source = credential_source(
@@ -540,6 +543,7 @@ impl Session {
         if self.verbose {
             builder = builder.interceptor(trace::Calls);
         }
+        builder = builder.interceptor(trace::Throttles(self.throttles.clone()));
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
@@ -586,21 +590,22 @@ impl Session {
             bucket_region(&client, bucket, call),
             futures::future::join_all(first.iter().map(|f| crate::store::Store::list(&probe, f)))
         );
-        match region? {
-            Some(region) if region != home => Ok(S3Store::new(
+        let store = match region? {
+            Some(region) if region != home => S3Store::new(
                 self.s3_client(Some(&region)),
                 bucket,
                 prefix,
                 self.endpoint("s3", &region),
-            )),
-            _ => Ok(probe.primed(
+            ),
+            _ => probe.primed(
                 first
                     .into_iter()
                     .zip(listed)
                     .filter_map(|(folder, listed)| Some((folder, listed.ok()?)))
                     .collect(),
-            )),
-        }
+            ),
+        };
+        Ok(store.with_throttles(self.throttles.clone()))
     }
 
     /// [`Session::fetch_keys`] for each `(region, start, end)`, all regions at once, in order.

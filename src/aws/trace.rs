@@ -75,6 +75,31 @@ impl Intercept for Calls {
     }
 }
 
+/// Counts the attempts S3 answered by throttling (503 SlowDown, 429), however the SDK's retries
+/// then fared: what an adapting run backs off on.
+#[derive(Debug)]
+pub struct Throttles(pub std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Intercept for Throttles {
+    fn name(&self) -> &'static str {
+        "trailproof-throttles"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(response) = context.response() {
+            if matches!(response.status().as_u16(), 503 | 429) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Turns on the SDK's tracing (its crates and this one's) at debug level, on standard error.
 pub fn debug() {
     use tracing_subscriber::filter::{LevelFilter, Targets};

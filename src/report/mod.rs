@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::finding::{Finding, Kind, Severity, Unverified, Window};
 use crate::keys::KeyInfo;
@@ -16,6 +16,7 @@ mod html;
 mod json;
 mod junit;
 mod lines;
+pub mod ocsf;
 pub mod text;
 pub mod timeline;
 
@@ -38,6 +39,7 @@ pub mod exit {
 }
 
 /// What a run gathered, for [`Report::assemble`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
     pub source: String,
     pub bucket: String,
@@ -46,6 +48,7 @@ pub struct RunRecord {
     pub strict: bool,
     pub keys: Vec<KeyInfo>,
     pub started_at: Timestamp,
+    #[serde(with = "scopes")]
     pub summaries: std::collections::BTreeMap<ScopeId, ScopeSummary>,
     pub findings: Vec<Finding>,
     pub unverified: Vec<Unverified>,
@@ -55,6 +58,26 @@ pub struct RunRecord {
     pub not_dates: Vec<String>,
     /// Folder markers left out of the listings.
     pub folder_markers: usize,
+}
+
+/// Scope summaries written as a list: each names its own scope.
+mod scopes {
+    use super::{ScopeId, ScopeSummary};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: serde::Serializer>(
+        map: &BTreeMap<ScopeId, ScopeSummary>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ScopeId, ScopeSummary>, D::Error> {
+        let list: Vec<ScopeSummary> = serde::Deserialize::deserialize(d)?;
+        Ok(list.into_iter().map(|s| (s.scope(), s)).collect())
+    }
 }
 
 impl Report {
@@ -151,7 +174,7 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -166,14 +189,14 @@ impl Default for Tool {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Range {
     /// `None`: all history.
     pub start: Option<Timestamp>,
     pub end: Timestamp,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Filters {
     /// Organization ids (from a source prefix such as `AWSLogs/o-…/`); none: every one.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -183,7 +206,7 @@ pub struct Filters {
     pub trails: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestCounts {
     pub valid: usize,
     pub invalid: usize,
@@ -198,7 +221,7 @@ impl DigestCounts {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogCounts {
     pub valid: usize,
     pub modified: usize,
@@ -212,7 +235,7 @@ pub struct LogCounts {
 }
 
 /// One chain owner's summary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScopeSummary {
     pub bucket: String,
     pub prefix: String,
@@ -267,6 +290,32 @@ impl ScopeSummary {
             + 0.0
     }
 
+    /// The scope this summarizes.
+    pub fn scope(&self) -> ScopeId {
+        ScopeId {
+            location: self.location(),
+            trail: self.trail.clone(),
+            home_region: self.home_region.clone(),
+        }
+    }
+
+    /// Adds another part's counts of the same scope (its coverage is the chains' to set).
+    pub fn add(&mut self, other: &ScopeSummary) {
+        let (d, o) = (&mut self.digests, &other.digests);
+        d.valid += o.valid;
+        d.invalid += o.invalid;
+        d.missing += o.missing;
+        d.unverified += o.unverified;
+        let (l, o) = (&mut self.logs, &other.logs);
+        l.valid += o.valid;
+        l.modified += o.modified;
+        l.corrupt += o.corrupt;
+        l.missing += o.missing;
+        l.unlisted += o.unlisted;
+        l.pending += o.pending;
+        l.unverified += o.unverified;
+    }
+
     pub fn location(&self) -> Location {
         Location {
             prefix: self.prefix.clone(),
@@ -299,11 +348,24 @@ pub struct Report {
     /// For an evidence copy: where and when it was made, and on whose word.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// How many requests the run had in flight at most, and whether it adapted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Requests>,
+    /// For a shard of a sharded run: what `trailproof merge` needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Box<crate::shard::ShardRecord>>,
+}
+
+/// The requests in flight a run reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requests {
+    pub adaptive: bool,
+    pub peak: usize,
 }
 
 /// Where an evidence copy came from, as its manifest records it, and whether a custody signature
 /// authenticates that record.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// What made the copy, as its manifest says.
     pub tool: String,
@@ -437,11 +499,21 @@ impl Report {
     pub fn decide(&self) -> Verdict {
         if self.count(Severity::Error) > 0 {
             Verdict::Findings
-        } else if !self.unverified.is_empty() || self.scopes.iter().all(|s| s.digests.seen() == 0) {
+        } else if !self.unverified.is_empty()
+            || (self.scopes.iter().all(|s| s.digests.seen() == 0) && !self.is_empty_shard())
+        {
             Verdict::Incomplete
         } else {
             Verdict::Verified
         }
+    }
+
+    /// A shard of a sharded run to which no location fell: nothing to verify is its whole
+    /// part, done (the merge judges whether the run found anything).
+    fn is_empty_shard(&self) -> bool {
+        self.shard
+            .as_ref()
+            .is_some_and(|s| s.record.summaries.is_empty() && s.parts.is_empty())
     }
 
     /// [`Report::decide`] as the process's exit code.
@@ -497,6 +569,9 @@ pub enum Format {
     Jsonl,
     /// The error and warning findings in AWS Security Finding Format, for Security Hub.
     Asff,
+    /// OCSF 1.5.0 Detection Findings (class 2004), a JSON array: every finding, and a passing
+    /// record per scope that verified.
+    Ocsf,
     /// JSON Lines, one line per object examined, streamed while the run goes (`--report
     /// objects=PATH` only): not a rendering of the report.
     Objects,
@@ -513,9 +588,10 @@ impl FromStr for Format {
             "csv" => Ok(Format::Csv),
             "jsonl" => Ok(Format::Jsonl),
             "asff" => Ok(Format::Asff),
+            "ocsf" => Ok(Format::Ocsf),
             "objects" => Ok(Format::Objects),
             other => Err(format!(
-                "unknown report format {other:?} (expected text, json, junit, html, csv, jsonl, asff, or objects for --report)"
+                "unknown report format {other:?} (expected text, json, junit, html, csv, jsonl, asff, ocsf, or objects for --report)"
             )),
         }
     }
@@ -531,6 +607,7 @@ impl fmt::Display for Format {
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
             Format::Asff => "asff",
+            Format::Ocsf => "ocsf",
             Format::Objects => "objects",
         })
     }
@@ -544,6 +621,15 @@ pub enum Deny {
     Warnings,
     /// Every finding of this kind.
     Kind(Kind),
+}
+
+impl fmt::Display for Deny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Deny::Warnings => f.write_str("warnings"),
+            Deny::Kind(kind) => f.write_str(kind.as_str()),
+        }
+    }
 }
 
 impl FromStr for Deny {
@@ -564,7 +650,7 @@ impl FromStr for Deny {
 
 /// What must exist in the bucket (`--expect-account`, `--expect-region`, `--expect-trail`):
 /// every combination of the given values; an empty list matches any.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Expected {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
@@ -590,6 +676,7 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Csv => lines::render_csv(report),
         Format::Jsonl => lines::render_jsonl(report),
         Format::Asff => asff::render_asff(report, None),
+        Format::Ocsf => ocsf::render_ocsf(report),
         Format::Objects => String::new(),
     }
 }

@@ -54,12 +54,17 @@ pub fn render_text(r: &Report, color: bool) -> String {
     );
     let _ = writeln!(
         w,
-        "bucket {}, range {} .. {}, {} trusted key(s){}",
+        "bucket {}, range {} .. {}, {} trusted key(s){}{}",
         printable(&r.bucket),
         r.range.start.map_or("(all history)".into(), format_time),
         format_time(r.range.end),
         r.keys.len(),
-        if r.strict { ", strict" } else { "" }
+        if r.strict { ", strict" } else { "" },
+        match &r.requests {
+            Some(q) if q.adaptive => format!(", up to {} requests in flight (adapted)", q.peak),
+            Some(q) => format!(", up to {} requests in flight", q.peak),
+            None => String::new(),
+        }
     );
     let _ = writeln!(w);
     if !r.scopes.is_empty() {

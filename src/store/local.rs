@@ -76,7 +76,40 @@ pub struct Manifest {
     /// must not make them look missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<crate::finding::Unverified>,
+    /// With `acquire --versions`: the bucket's versioning, the versions of every damaged key,
+    /// and the originals copied (under `trailproof-versions/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionsRecord>,
 }
+
+/// What `--versions` learnt of a bucket's versions, as a copy keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsRecord {
+    /// `Ok`: the status (`Enabled`, `Suspended`; none if never enabled); `Err`: why it could
+    /// not be read.
+    pub versioning: Result<Option<String>, String>,
+    pub object_lock: Result<Option<String>, String>,
+    /// Each damaged key's versions and delete markers (with their owner), oldest first.
+    #[serde(default)]
+    pub keys: BTreeMap<String, Vec<(crate::finding::VersionRef, Option<String>)>>,
+    /// Keys listed with more than one version.
+    #[serde(default)]
+    pub history: BTreeMap<String, Vec<crate::finding::VersionRef>>,
+    /// The originals copied, at [`version_key`].
+    #[serde(default)]
+    pub copied: Vec<ManifestObject>,
+}
+
+/// Where a copy keeps version `version` of `key`: `trailproof-versions/<hex of the id>/<key>`.
+pub fn version_key(key: &str, version: &str) -> String {
+    format!(
+        "{VERSIONS_FOLDER}/{}/{key}",
+        hex::encode(version.as_bytes())
+    )
+}
+
+/// The folder at a copy's root that holds copied versions.
+pub const VERSIONS_FOLDER: &str = "trailproof-versions";
 
 /// When a copy was made.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +177,8 @@ pub struct LocalStore {
     unreadable: Arc<BTreeMap<String, String>>,
     /// Folders already resolved and found inside the mirror: many objects share a day folder.
     checked_folders: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
+    /// Versions to read instead of the current object (`--versions`), by key.
+    pins: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl LocalStore {
@@ -187,7 +222,45 @@ impl LocalStore {
             manifest: manifest.map(Arc::new),
             unreadable: Arc::new(unreadable),
             checked_folders: Default::default(),
+            pins: Default::default(),
         })
+    }
+
+    /// Reads these versions of these keys (copied under `trailproof-versions/`) instead of the
+    /// current objects, and lists each in its folder.
+    pub fn with_pins(mut self, pins: std::collections::HashMap<String, String>) -> LocalStore {
+        self.pins = Arc::new(pins);
+        self
+    }
+
+    /// The file key that holds what `key` reads as: its pinned version, or itself.
+    fn read_as(&self, key: &str) -> String {
+        match self.pins.get(key) {
+            Some(version) => version_key(key, version),
+            None => key.to_string(),
+        }
+    }
+
+    /// What the copy recorded of the bucket's versions, or why it has nothing.
+    pub fn versions_record(&self) -> Result<&VersionsRecord, String> {
+        self.manifest
+            .as_ref()
+            .and_then(|m| m.versions.as_ref())
+            .ok_or_else(|| {
+                "the copy was made without --versions, and holds no versions (acquire it again with --versions)".to_string()
+            })
+    }
+
+    /// One version of `key`, as the copy holds it.
+    pub fn get_version_now(&self, key: &str, version: &str) -> Result<Object, StoreError> {
+        let stored = version_key(key, version);
+        match self.get_now(&stored) {
+            Err(StoreError::NotFound { .. }) => Err(StoreError::unreadable(
+                key,
+                format!("version {version} is not in the copy (acquire copies only the versions that match)"),
+            )),
+            other => other,
+        }
     }
 
     /// The keys file saved with the copy, if the manifest names one.
@@ -514,6 +587,9 @@ impl LocalStore {
     pub fn list_now(&self, prefix: &str) -> Result<Listing, StoreError> {
         self.not_acquired(prefix)?;
         let mut listing = self.list_dir(prefix)?;
+        if !self.pins.is_empty() {
+            super::list_pinned(&mut listing, prefix, &self.pins);
+        }
         // What was listed at the source but not copied is listed here too, so that it reads as
         // unverified rather than missing.
         for key in self.unreadable.keys() {
@@ -551,8 +627,9 @@ impl LocalStore {
     /// [`Store::get`], done right here.
     pub fn get_now(&self, key: &str) -> Result<Object, StoreError> {
         self.not_acquired(key)?;
-        let bytes = read_file(key, self.open_file(key)?, MAX_OBJECT_BYTES)?;
-        let (metadata, metadata_invalid) = match self.read_metadata(key)? {
+        let stored = self.read_as(key);
+        let bytes = read_file(key, self.open_file(&stored)?, MAX_OBJECT_BYTES)?;
+        let (metadata, metadata_invalid) = match self.read_metadata(&stored)? {
             Ok(metadata) => (metadata, None),
             Err(why) => (BTreeMap::new(), Some(why)),
         };
@@ -565,7 +642,7 @@ impl LocalStore {
 
     fn open_now(&self, key: &str) -> Result<Body, StoreError> {
         self.not_acquired(key)?;
-        let file = self.open_file(key)?;
+        let file = self.open_file(&self.read_as(key))?;
         Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
     }
 
@@ -603,7 +680,10 @@ impl LocalStore {
                 .map_err(|e| StoreError::unreadable(prefix, e.to_string()))?;
             let key = format!("{prefix}{name}");
             if kind.is_dir() {
-                listing.folders.push(format!("{key}/"));
+                // The copy's own folder of versions is not the bucket's.
+                if !(prefix.is_empty() && name.starts_with("trailproof-")) {
+                    listing.folders.push(format!("{key}/"));
+                }
             } else if name.ends_with(METADATA_SUFFIX)
                 || (prefix.is_empty() && name.starts_with("trailproof-"))
             {

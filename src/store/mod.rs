@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::BufRead;
 
+pub mod inventory;
 pub mod local;
 pub mod s3;
 
@@ -38,6 +39,28 @@ impl ObjectInfo {
 pub struct Listing {
     pub folders: Vec<String>,
     pub objects: Vec<ObjectInfo>,
+}
+
+/// Lists each pinned key (a version read in place of the current object) in its folder
+/// `prefix`, deleted or not: a recovered original stands where its key is.
+pub fn list_pinned(
+    listing: &mut Listing,
+    prefix: &str,
+    pins: &std::collections::HashMap<String, String>,
+) {
+    for key in pins.keys() {
+        let here = key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if here && !listing.objects.iter().any(|o| o.key == *key) {
+            listing.objects.push(ObjectInfo {
+                key: key.clone(),
+                storage_class: None,
+                etag: None,
+            });
+        }
+    }
+    listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
 /// A small object read whole, with its user metadata (names lowercased, without `x-amz-meta-`).
@@ -148,6 +171,23 @@ pub trait Store: Send + Sync {
             let key = key.to_string();
             crate::cpu::run(move || hash_body(&key, body)).await
         }
+    }
+
+    /// For an object only a listing hint (an S3 Inventory) showed, whether it is there now:
+    /// `None` when the object was listed by the bucket itself. What a hint alone shows is
+    /// confirmed before it is reported.
+    fn confirm_hint(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Option<Result<(), StoreError>>> + Send {
+        let _ = key;
+        async { None }
+    }
+
+    /// How many of its answers so far were throttling (503 SlowDown, 429): what an adapting
+    /// run backs off on.
+    fn throttled(&self) -> u64 {
+        0
     }
 
     /// How many folder markers (zero-byte keys ending in `/`) its listings have shown and left

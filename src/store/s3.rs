@@ -34,6 +34,9 @@ pub struct ObjectVersion {
     pub last_modified: Option<String>,
 }
 
+/// Keys with more than one version, and their versions oldest first.
+type Histories = BTreeMap<String, Vec<crate::finding::VersionRef>>;
+
 #[derive(Clone)]
 pub struct S3Store {
     client: Client,
@@ -48,6 +51,15 @@ pub struct S3Store {
     latency: Arc<Latency>,
     /// Where the client's calls go, for messages.
     endpoint: Arc<str>,
+    /// An S3 Inventory that answers the listings of day folders it covers.
+    inventory: Option<Arc<super::inventory::Inventory>>,
+    /// Versions to read instead of the current one (`--versions`: a recovered original).
+    pins: Arc<HashMap<String, String>>,
+    /// With `--versions`, day folders are listed with their versions, and the keys that have
+    /// more than one are kept here.
+    history: Option<Arc<Mutex<Histories>>>,
+    /// Throttling answers so far (the session's count, over all its S3 clients).
+    throttles: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A request that has not answered after this many times the recent typical wait (and at least
@@ -139,7 +151,45 @@ impl S3Store {
             markers: Arc::default(),
             latency: Arc::default(),
             endpoint: endpoint.into(),
+            inventory: None,
+            pins: Arc::default(),
+            history: None,
+            throttles: Arc::default(),
         }
+    }
+
+    /// Counts throttling answers in `throttles` (the session's counter).
+    pub fn with_throttles(mut self, throttles: Arc<std::sync::atomic::AtomicU64>) -> S3Store {
+        self.throttles = throttles;
+        self
+    }
+
+    /// Lists folders with their versions (ListObjectVersions), keeping the history of every
+    /// key that has more than one.
+    pub fn with_version_listing(mut self) -> S3Store {
+        self.history = Some(Arc::default());
+        self
+    }
+
+    /// Reads these versions of these keys instead of the current ones, and lists each where
+    /// its folder is listed, also when its current version is a delete marker.
+    pub fn with_pins(mut self, pins: HashMap<String, String>) -> S3Store {
+        self.pins = Arc::new(pins);
+        self
+    }
+
+    /// The keys listed with more than one version, and their versions, oldest first.
+    pub fn history(&self) -> Histories {
+        self.history
+            .as_ref()
+            .map(|h| h.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
+    /// Lets `inventory` answer the listings of the day folders it covers.
+    pub fn with_inventory(mut self, inventory: Arc<super::inventory::Inventory>) -> S3Store {
+        self.inventory = Some(inventory);
+        self
     }
 
     fn call<'a>(&'a self, operation: &'a str) -> crate::aws::error::Call<'a> {
@@ -164,6 +214,7 @@ impl S3Store {
     async fn get_object(
         &self,
         key: &str,
+        version: Option<&str>,
         attempt: usize,
     ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
         if attempt > 0 {
@@ -175,6 +226,7 @@ impl S3Store {
                     .get_object()
                     .bucket(&self.bucket)
                     .key(key)
+                    .set_version_id(version.map(str::to_string))
                     .send()
             })
             .await
@@ -184,9 +236,39 @@ impl S3Store {
     /// Reads an object with its metadata and version details, re-reading a body that breaks
     /// off (the SDK retries the request, not the body stream).
     pub async fn get_versioned(&self, key: &str) -> Result<(Object, ObjectVersion), StoreError> {
+        self.get_up_to(key, MAX_OBJECT_BYTES).await
+    }
+
+    /// [`S3Store::get_versioned`] with a cap of its own, for objects that are not CloudTrail's
+    /// (an S3 Inventory's data files).
+    pub async fn get_up_to(
+        &self,
+        key: &str,
+        cap: u64,
+    ) -> Result<(Object, ObjectVersion), StoreError> {
+        let pinned = self.pins.get(key).cloned();
+        self.read_version(key, pinned.as_deref(), cap).await
+    }
+
+    /// One version of an object, read whole.
+    pub async fn get_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<(Object, ObjectVersion), StoreError> {
+        self.read_version(key, Some(version), MAX_OBJECT_BYTES)
+            .await
+    }
+
+    async fn read_version(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        cap: u64,
+    ) -> Result<(Object, ObjectVersion), StoreError> {
         let mut last = String::new();
         for attempt in 0..BODY_ATTEMPTS {
-            let out = self.get_object(key, attempt).await?;
+            let out = self.get_object(key, version, attempt).await?;
             let metadata: BTreeMap<String, String> = out
                 .metadata()
                 .map(|m| {
@@ -204,9 +286,9 @@ impl S3Store {
             // Read whole, but never past the cap: an object this large is not a digest.
             let too_large = || StoreError::TooLarge {
                 key: key.to_string(),
-                cap: MAX_OBJECT_BYTES,
+                cap,
             };
-            if expected.is_some_and(|n| n as u64 > MAX_OBJECT_BYTES) {
+            if expected.is_some_and(|n| n as u64 > cap) {
                 return Err(too_large());
             }
             let mut body = out.body;
@@ -215,7 +297,7 @@ impl S3Store {
                 match body.try_next().await {
                     Ok(Some(chunk)) => {
                         bytes.extend_from_slice(&chunk);
-                        if bytes.len() as u64 > MAX_OBJECT_BYTES {
+                        if bytes.len() as u64 > cap {
                             return Err(too_large());
                         }
                     }
@@ -255,9 +337,10 @@ impl S3Store {
     /// the object's size. A body that breaks off is fetched again from the start.
     async fn fetch_and_hash(&self, key: &str) -> Result<Inflated, HashFailure> {
         let mut last = String::new();
+        let pinned = self.pins.get(key).cloned();
         for attempt in 0..BODY_ATTEMPTS {
             let out = self
-                .get_object(key, attempt)
+                .get_object(key, pinned.as_deref(), attempt)
                 .await
                 .map_err(HashFailure::Store)?;
             let expected = out.content_length();
@@ -396,6 +479,10 @@ impl S3Store {
 }
 
 impl Store for S3Store {
+    fn throttled(&self) -> u64 {
+        self.throttles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn folder_markers(&self) -> usize {
         self.markers.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -412,7 +499,64 @@ impl Store for S3Store {
         &self.root
     }
 
+    async fn confirm_hint(&self, key: &str) -> Option<Result<(), StoreError>> {
+        let inventory = self.inventory.as_ref().filter(|i| i.hinted(key))?;
+        let found = self.get(key).await.map(|_| ());
+        if matches!(found, Err(StoreError::NotFound { .. })) {
+            inventory.gone();
+        }
+        Some(found)
+    }
+
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let mut listing = self.list_current(prefix).await?;
+        if !self.pins.is_empty() {
+            super::list_pinned(&mut listing, prefix, &self.pins);
+        }
+        Ok(listing)
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.get_versioned(key).await.map(|(object, _)| object)
+    }
+
+    /// Each object's request and body run as a task of their own, so that the runtime's workers
+    /// share them: polled inside one task, every response would wait for one thread.
+    async fn hash_gzip(&self, key: &str) -> Result<Inflated, HashFailure> {
+        let store = self.clone();
+        let owned = key.to_string();
+        match tokio::spawn(async move { store.fetch_and_hash(&owned).await }).await {
+            Ok(outcome) => outcome,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => Err(HashFailure::Store(StoreError::unreadable(
+                    key,
+                    format!("the read was cancelled: {e}"),
+                ))),
+            },
+        }
+    }
+
+    async fn open(&self, key: &str) -> Result<Body, StoreError> {
+        // Logs are small (KB to a few MB); the body is held whole and hashed as a stream from
+        // memory. Memory is bounded by the number of requests in flight, not by the bucket.
+        let object = self.get(key).await?;
+        Ok(Box::new(std::io::Cursor::new(object.bytes)))
+    }
+}
+
+impl S3Store {
+    /// One folder level as the bucket (or the inventory) lists it now.
+    async fn list_current(&self, prefix: &str) -> Result<Listing, StoreError> {
+        if let Some(listing) = self.inventory.as_ref().and_then(|i| i.answer(prefix)) {
+            return Ok(listing);
+        }
+        if let Some(inventory) = &self.inventory {
+            inventory.listed_live(prefix);
+        }
+        if self.history.is_some() {
+            return self.list_versions(prefix).await;
+        }
         let primed = self
             .primed
             .lock()
@@ -470,31 +614,208 @@ impl Store for S3Store {
         Ok(listing)
     }
 
-    async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        self.get_versioned(key).await.map(|(object, _)| object)
+    /// One folder level listed with versions: each key whose current version is not a delete
+    /// marker is listed, and every key with more than one version (or marker) is kept with its
+    /// history.
+    async fn list_versions(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        let mut entries: BTreeMap<String, Vec<(crate::finding::VersionRef, bool, Option<String>)>> =
+            BTreeMap::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    StoreError::unreadable(
+                        prefix,
+                        describe(self.call("ListObjectVersions"), false, &e),
+                    )
+                })?;
+            for p in out.common_prefixes() {
+                if let Some(p) = p.prefix() {
+                    listing.folders.push(p.to_string());
+                }
+            }
+            for v in out.versions() {
+                let Some(key) = v.key() else { continue };
+                if key.ends_with('/') && v.size() == Some(0) {
+                    if v.is_latest() == Some(true) {
+                        self.markers
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                let version = crate::finding::VersionRef {
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    last_modified: v.last_modified().and_then(to_chrono),
+                    delete_marker: false,
+                    etag: v.e_tag().map(str::to_string),
+                };
+                let class = v.storage_class().map(|c| c.as_str().to_string());
+                entries.entry(key.to_string()).or_default().push((
+                    version,
+                    v.is_latest() == Some(true),
+                    class,
+                ));
+            }
+            for m in out.delete_markers() {
+                let Some(key) = m.key() else { continue };
+                let version = crate::finding::VersionRef {
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    last_modified: m.last_modified().and_then(to_chrono),
+                    delete_marker: true,
+                    etag: None,
+                };
+                entries.entry(key.to_string()).or_default().push((
+                    version,
+                    m.is_latest() == Some(true),
+                    None,
+                ));
+            }
+            if out.is_truncated() == Some(true) {
+                key_marker = out.next_key_marker().map(str::to_string);
+                version_marker = out.next_version_id_marker().map(str::to_string);
+                if key_marker.is_none() {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        let mut kept = Vec::new();
+        for (key, mut versions) in entries {
+            let current = versions.iter().find(|(_, latest, _)| *latest).cloned();
+            if let Some((v, _, class)) = &current {
+                if !v.delete_marker {
+                    listing.objects.push(ObjectInfo {
+                        key: key.clone(),
+                        storage_class: class.clone(),
+                        etag: v.etag.clone(),
+                    });
+                }
+            }
+            if versions.len() > 1 {
+                versions.sort_by_key(|v| v.0.last_modified);
+                kept.push((key, versions.into_iter().map(|(v, _, _)| v).collect()));
+            }
+        }
+        if let Some(history) = &self.history {
+            history
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(kept);
+        }
+        listing.folders.sort();
+        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listing)
     }
 
-    /// Each object's request and body run as a task of their own, so that the runtime's workers
-    /// share them: polled inside one task, every response would wait for one thread.
-    async fn hash_gzip(&self, key: &str) -> Result<Inflated, HashFailure> {
-        let store = self.clone();
-        let owned = key.to_string();
-        match tokio::spawn(async move { store.fetch_and_hash(&owned).await }).await {
-            Ok(outcome) => outcome,
-            Err(e) => match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => Err(HashFailure::Store(StoreError::unreadable(
-                    key,
-                    format!("the read was cancelled: {e}"),
-                ))),
-            },
+    /// Every version and delete marker of exactly `key`, oldest first (at most 1,000).
+    pub async fn versions_of(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(crate::finding::VersionRef, Option<String>)>, StoreError> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::unreadable(key, describe(self.call("ListObjectVersions"), false, &e))
+            })?;
+        let owner = |o: Option<&aws_sdk_s3::types::Owner>| {
+            o.and_then(|o| o.display_name().or(o.id()).map(str::to_string))
+        };
+        let mut found = Vec::new();
+        for v in out.versions().iter().filter(|v| v.key() == Some(key)) {
+            found.push((
+                crate::finding::VersionRef {
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    last_modified: v.last_modified().and_then(to_chrono),
+                    delete_marker: false,
+                    etag: v.e_tag().map(str::to_string),
+                },
+                owner(v.owner()),
+            ));
+        }
+        for m in out.delete_markers().iter().filter(|m| m.key() == Some(key)) {
+            found.push((
+                crate::finding::VersionRef {
+                    version_id: m.version_id().unwrap_or("null").to_string(),
+                    last_modified: m.last_modified().and_then(to_chrono),
+                    delete_marker: true,
+                    etag: None,
+                },
+                owner(m.owner()),
+            ));
+        }
+        found.sort_by_key(|v| v.0.last_modified);
+        Ok(found)
+    }
+
+    /// The bucket's versioning status (`Enabled`, `Suspended`), `None` if never enabled.
+    pub async fn versioning(&self) -> Result<Option<String>, String> {
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| describe(self.call("GetBucketVersioning"), false, &e))?;
+        Ok(out.status().map(|s| s.as_str().to_string()))
+    }
+
+    /// The bucket's Object Lock configuration, in words; `Ok(None)` when it has none.
+    pub async fn object_lock(&self) -> Result<Option<String>, String> {
+        match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.object_lock_configuration().map(|c| {
+                let rule = c.rule().and_then(|r| r.default_retention());
+                match rule {
+                    Some(r) => format!(
+                        "Object Lock {} with default retention {} ({} day(s), {} year(s))",
+                        c.object_lock_enabled().map_or("set", |e| e.as_str()),
+                        r.mode().map_or("unset", |m| m.as_str()),
+                        r.days().unwrap_or(0),
+                        r.years().unwrap_or(0)
+                    ),
+                    None => format!(
+                        "Object Lock {} without default retention",
+                        c.object_lock_enabled().map_or("set", |e| e.as_str())
+                    ),
+                }
+            })),
+            Err(e) => {
+                let code = e
+                    .as_service_error()
+                    .and_then(|se| se.code().map(str::to_string));
+                if code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
+                    Ok(None)
+                } else {
+                    Err(describe(self.call("GetObjectLockConfiguration"), false, &e))
+                }
+            }
         }
     }
+}
 
-    async fn open(&self, key: &str) -> Result<Body, StoreError> {
-        // Logs are small (KB to a few MB); the body is held whole and hashed as a stream from
-        // memory. Memory is bounded by the number of requests in flight, not by the bucket.
-        let object = self.get(key).await?;
-        Ok(Box::new(std::io::Cursor::new(object.bytes)))
-    }
+/// An S3 time as a UTC time.
+fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<crate::layout::Timestamp> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

@@ -240,6 +240,17 @@ impl<S: Store> Discovery<'_, S> {
         level
     }
 
+    /// Each location's date folders in range: named, for a short range; listed otherwise.
+    pub(super) async fn days_of(&mut self, locations: Vec<Location>) -> Vec<LocationWork> {
+        match self.opts.start {
+            // A short range names its date folders instead of walking years, months and days.
+            Some(start) if self.opts.end - start <= Duration::days(NAMED_DAYS) => {
+                named_date_folders(locations, start, self.opts.end)
+            }
+            _ => self.date_folders(locations).await,
+        }
+    }
+
     /// Lists each location's digest and log folders down to the date folders in range.
     pub(super) async fn date_folders(&mut self, locations: Vec<Location>) -> Vec<LocationWork> {
         let from = self.opts.start.map(|s| s.date_naive());
@@ -267,6 +278,7 @@ impl<S: Store> Discovery<'_, S> {
                 location,
                 days: BTreeMap::new(),
                 unlisted: Vec::new(),
+                window: None,
             })
             .collect();
         // A year, month or day of digests that could not be listed: the logs of those hours
@@ -343,6 +355,7 @@ pub(super) fn named_date_folders(
                 location,
                 days,
                 unlisted: Vec::new(),
+                window: None,
             }
         })
         .collect()

@@ -261,12 +261,12 @@ pub fn missing_before_the_end<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::layout::Location;
     use chrono::Duration;
 
-    fn t(s: &str) -> Timestamp {
+    pub(crate) fn t(s: &str) -> Timestamp {
         crate::parse_rfc3339(s).unwrap()
     }
 
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(left, ["in-gap", "at-end"]);
     }
 
-    fn digest(
+    pub(crate) fn digest(
         scope: &ScopeId,
         end: &str,
         previous: Option<&str>,
@@ -440,7 +440,7 @@ mod tests {
         check
     }
 
-    fn scope(trail: &str) -> ScopeId {
+    pub(crate) fn scope(trail: &str) -> ScopeId {
         ScopeId {
             location: Location {
                 prefix: String::new(),

@@ -14,7 +14,7 @@ use crate::layout::{parse_log_key, Timestamp};
 
 /// A log object that no valid digest has listed so far: judged when the location is done,
 /// unless a later digest lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stray {
     pub time: Option<Timestamp>,
     /// A digest that lists it but failed verification.

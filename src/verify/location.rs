@@ -5,12 +5,14 @@ use super::*;
 
 /// What one location's verification found.
 #[derive(Default)]
-pub(super) struct Outcome {
-    pub(super) findings: Vec<Finding>,
-    pub(super) unverified: Vec<Unverified>,
-    pub(super) summaries: BTreeMap<ScopeId, ScopeSummary>,
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub unverified: Vec<Unverified>,
+    pub summaries: BTreeMap<ScopeId, ScopeSummary>,
     /// Objects in the date folders read that lie after the end of the range.
-    pub(super) after_end: usize,
+    pub after_end: usize,
+    /// Windows of locations read for the merge to settle.
+    pub evidence: Vec<settle::LocationEvidence>,
 }
 
 /// One location's state while its dates are checked in order.
@@ -31,6 +33,15 @@ pub(super) struct LocationRun<'c, 's, S> {
     pub(super) unlisted_days: Vec<(Timestamp, Timestamp, String)>,
     /// The listed ETags of objects not yet recorded, for `--report objects=PATH` only.
     pub(super) etags: std::sync::Mutex<HashMap<String, String>>,
+    /// The days read, when this run reads only a window of the location's days.
+    pub(super) window: Option<settle::DayWindow>,
+    /// Predecessors read from before the window, only for their link.
+    pub(super) borrowed: Vec<String>,
+    /// Logs outside the window's folders that valid digests listed, or only failed ones did.
+    pub(super) vouched_outside: Vec<String>,
+    pub(super) failed_outside: Vec<(String, String)>,
+    /// Log objects nested below a day folder, counted as unlisted once the scopes are known.
+    pub(super) nested_unlisted: usize,
 }
 
 /// Verifies one location, date by date. A date's digests are read and checked while the
@@ -48,6 +59,11 @@ pub(super) async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWo
         held: Vec::new(),
         unlisted_days: work.unlisted,
         etags: Default::default(),
+        window: work.window,
+        borrowed: Vec::new(),
+        vouched_outside: Vec::new(),
+        failed_outside: Vec::new(),
+        nested_unlisted: 0,
     };
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
     let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
@@ -69,7 +85,7 @@ pub(super) async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWo
     while let Some(results) = hashing.next().await {
         run.compare(results);
     }
-    run.finish()
+    run.finish().await
 }
 
 /// Awaits `f` while also driving `pending`, keeping what they finish in `done`.
@@ -243,7 +259,17 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 }
                 Some(name) if name.end > self.ctx.opts.end => self.out.after_end += 1,
                 Some(_) => {}
-                None => self.foreign_digest_object(&object.key),
+                None => match self.ctx.store.confirm_hint(&object.key).await {
+                    None | Some(Ok(())) => self.foreign_digest_object(&object.key),
+                    Some(Err(StoreError::NotFound { .. })) => {}
+                    Some(Err(e)) => self.unverified(
+                        &object.key,
+                        format!(
+                            "listed by the S3 Inventory; not confirmed in the bucket: {}",
+                            e.cause()
+                        ),
+                    ),
+                },
             }
         }
         checks.extend(self.ctx.read_digests(wanted).await);
@@ -300,9 +326,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
             format!("{what}: CloudTrail did not put it there"),
         ));
         if !digests {
-            for summary in self.out.summaries.values_mut() {
-                summary.logs.unlisted += 1;
-            }
+            self.nested_unlisted += 1;
         }
     }
 
@@ -333,6 +357,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
         loop {
             let mut wanted = Vec::new();
             for check in &checks[from..] {
+                // A predecessor from before the window serves only its own link.
+                if self.borrowed.contains(&check.key) {
+                    continue;
+                }
                 let Some(prev) = check.body.as_ref().and_then(|b| b.previous.as_ref()) else {
                     continue;
                 };
@@ -342,6 +370,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 if let Some(name) = parse_digest_key(&prev.key) {
                     if self.ctx.opts.start.is_none_or(|s| name.end > s) {
                         self.known.insert(prev.key.clone());
+                        let before = self.window.and_then(|w| w.from);
+                        if before.is_some_and(|f| name.end.date_naive() < f) {
+                            self.borrowed.push(prev.key.clone());
+                        }
                         wanted.push((prev.key.clone(), name));
                     }
                 }
@@ -359,8 +391,9 @@ impl<S: Store> LocationRun<'_, '_, S> {
     pub(super) fn take_listed_logs(&mut self, checks: &[DigestCheck]) -> Vec<LogToHash> {
         let mut trusted: BTreeMap<&str, Vec<PoolEntry>> = BTreeMap::new();
         for check in checks {
-            // A predecessor read from another location only serves its link.
-            if check.name.scope.location != self.location {
+            // A predecessor read from another location, or from before the window, only
+            // serves its link.
+            if check.name.scope.location != self.location || self.borrowed.contains(&check.key) {
                 continue;
             }
             let Some(body) = &check.body else { continue };
@@ -375,7 +408,13 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 {
                     continue;
                 }
+                let outside = self.window.is_some_and(|w| {
+                    parse_log_key(&log.key).is_some_and(|n| !w.contains(n.time.date_naive()))
+                });
                 if check.is_valid() {
+                    if outside {
+                        self.vouched_outside.push(log.key.clone());
+                    }
                     self.ledger.vouched(&log.key);
                     trusted
                         .entry(log.key.as_str())
@@ -388,6 +427,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
                             selected,
                         });
                 } else {
+                    if outside {
+                        self.failed_outside
+                            .push((log.key.clone(), check.key.clone()));
+                    }
                     self.ledger.listed_by_failed(&log.key, &check.key);
                 }
             }
@@ -497,13 +540,16 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     }
                     Err(HashFailure::Store(StoreError::NotFound { .. })) => {
                         counts.missing += 1;
-                        Some(finding(
-                            Kind::LogMissing,
-                            format!(
-                                "the log is missing: {} lists it, but the object does not exist",
-                                listing.digest
-                            ),
-                        ))
+                        Some(
+                            finding(
+                                Kind::LogMissing,
+                                format!(
+                                    "the log is missing: {} lists it, but the object does not exist",
+                                    listing.digest
+                                ),
+                            )
+                            .expecting(&listing.hash),
+                        )
                     }
                     Err(HashFailure::Store(e)) => {
                         counts.unverified += 1;
@@ -560,218 +606,68 @@ impl<S: Store> LocationRun<'_, '_, S> {
         }
     }
 
-    /// Links the chains, judges the strays, and hands over what the location showed.
-    pub(super) fn finish(mut self) -> Outcome {
+    /// Hands over what the location showed: settled here when it was read whole, or as
+    /// evidence for the merge when this run read only a window of its days.
+    pub(super) async fn finish(mut self) -> Outcome {
         let held = std::mem::take(&mut self.held);
         self.match_logs(held);
-        let opts = self.ctx.opts;
-        let all = std::mem::take(&mut self.checks);
-        let checks: Vec<DigestCheck> = all
-            .iter()
-            .filter(|c| !opts.beyond_end(c.name.end))
-            .cloned()
-            .collect();
-        for check in &checks {
-            let scope = &check.name.scope;
-            if scope.location == self.location && self.ctx.opts.selects(scope) {
-                self.summary(scope);
-            }
-        }
-        self.report_digests(&checks);
-        self.link_chains(&checks);
-        self.missing_before_the_end(&all, &checks);
-        // A digest past the end that could not be read may list the range's last logs.
-        self.judge_strays(&all);
-        self.out
-    }
-
-    /// Turns each of this location's selected digests' own status into findings, unverified
-    /// entries and counts. (A predecessor read from another location only serves its link.)
-    pub(super) fn report_digests(&mut self, checks: &[DigestCheck]) {
-        let strict = self.ctx.opts.strict;
-        for check in checks {
-            let scope = &check.name.scope;
-            if scope.location != self.location || !self.ctx.opts.selects(scope) {
-                continue;
-            }
-            let verdict = judge::digest(check, strict);
-            let cause = match &verdict {
-                judge::DigestVerdict::Unverified(cause) => Some(cause.as_str()),
-                _ => None,
-            };
-            self.object(
-                &check.key,
-                "digest",
-                verdict.outcome(),
-                cause,
-                check.sha256.as_deref(),
-                None,
-            );
-            let summary = self.summary(scope);
-            match verdict {
-                judge::DigestVerdict::Valid => summary.digests.valid += 1,
-                judge::DigestVerdict::Failed(finding) => {
-                    summary.digests.invalid += 1;
-                    self.out.findings.push(*finding);
+        let ctx = self.ctx;
+        let mut strays = self.ledger.take_strays();
+        // A stray only a listing hint showed is confirmed in the bucket before it is judged.
+        let keys: Vec<String> = strays.keys().cloned().collect();
+        for key in keys {
+            match ctx.store.confirm_hint(&key).await {
+                None | Some(Ok(())) => {}
+                Some(Err(StoreError::NotFound { .. })) => {
+                    strays.remove(&key);
                 }
-                judge::DigestVerdict::Unverified(cause) => {
-                    summary.digests.unverified += 1;
-                    self.unverified(&check.key, cause);
-                }
-                judge::DigestVerdict::Missing => {}
-            }
-        }
-    }
-
-    /// A digest read past the end names its predecessor, inside the range, and that one is gone:
-    /// the chains, which stop at the end, cannot see that link, so it is reported here.
-    pub(super) fn missing_before_the_end(&mut self, all: &[DigestCheck], checks: &[DigestCheck]) {
-        let opts = self.ctx.opts;
-        let reported: HashSet<String> = self
-            .out
-            .findings
-            .iter()
-            .filter(|f| f.kind == Kind::DigestMissing)
-            .filter_map(|f| f.key.clone())
-            .collect();
-        let location = self.location.clone();
-        let found = judge::missing_before_the_end(
-            all,
-            checks,
-            &reported,
-            |end| opts.beyond_end(end),
-            |scope| scope.location == location && opts.selects(scope),
-            opts.strict,
-        );
-        for (scope, finding) in found {
-            self.out.findings.push(finding);
-            self.summary(scope).digests.missing += 1;
-        }
-    }
-
-    /// Links each selected scope's regular and backfill chains.
-    pub(super) fn link_chains(&mut self, checks: &[DigestCheck]) {
-        let opts = self.ctx.opts;
-        let by_scope = judge::chains(checks);
-        for (scope, digests) in by_scope {
-            if scope.location != self.location || !opts.selects(scope) {
-                continue;
-            }
-            for backfill in [false, true] {
-                let chain: Vec<&DigestCheck> = digests
-                    .iter()
-                    .copied()
-                    .filter(|d| d.name.backfill == backfill)
-                    .collect();
-                if chain.is_empty() {
-                    continue;
-                }
-                let outcome = link_chain(&ChainInput {
-                    scope,
-                    bucket: self.ctx.store.bucket(),
-                    digests: &chain,
-                    backfill,
-                    end: opts.end,
-                    strict: opts.strict,
-                });
-                for f in outcome
-                    .findings
-                    .iter()
-                    .filter(|f| f.kind == Kind::DigestMissing)
-                {
-                    if let Some(key) = &f.key {
-                        self.object(key, "digest", "digest_missing", None, None, None);
-                    }
-                }
-                let summary = self.summary(scope);
-                summary.digests.missing += outcome
-                    .findings
-                    .iter()
-                    .filter(|f| f.kind == Kind::DigestMissing)
-                    .count();
-                if !backfill {
-                    summary.covered = outcome.covered;
-                    summary.gaps = outcome.gaps;
-                }
-                self.out.findings.extend(outcome.findings);
-                self.out.unverified.extend(outcome.unverified);
-            }
-        }
-    }
-
-    /// Judges the log objects no valid digest listed: unverified when a digest that may list
-    /// them could not be read or failed, pending when digests do not yet reach past them, and
-    /// unlisted otherwise.
-    pub(super) fn judge_strays(&mut self, checks: &[DigestCheck]) {
-        let opts = self.ctx.opts;
-        let location = self.location.clone();
-        let here = |c: &&DigestCheck| c.name.scope.location == location;
-        // Logs belong to the folder, not to a trail: with --trail, a log no trail's digest lists
-        // is judged all the same (the selected trail's digests may be the ones that are gone).
-        // How far valid regular digests reach, across all trails delivering here.
-        let reach = checks
-            .iter()
-            .filter(here)
-            .filter(|c| c.is_valid() && !c.name.backfill)
-            .map(|c| c.window().1)
-            .max();
-        let signed = checks
-            .iter()
-            .filter(|c| c.is_valid())
-            .map(|c| c.window().1)
-            .max();
-        // Hours whose digests could not be read or listed: a digest lists logs named up to the
-        // delivery delay before its window, so the window is widened on both sides.
-        let mut unread: Vec<(Timestamp, Timestamp, String)> = checks
-            .iter()
-            .filter(here)
-            .filter(|c| matches!(c.status, DigestStatus::Unverified(_)))
-            .map(|c| {
-                let (s, e) = c.window();
-                let why = format!("the digest that may list it, {}, could not be read", c.key);
-                (s - DELIVERY_DELAY, e + DELIVERY_DELAY, why)
-            })
-            .collect();
-        unread.append(&mut self.unlisted_days);
-        let evidence = judge::Evidence {
-            reach,
-            signed,
-            unread,
-            horizon: opts.horizon,
-        };
-        let mut strays: Vec<Finding> = Vec::new();
-        for (key, stray) in self.ledger.take_strays() {
-            match judge::stray(stray.time, stray.listed_by_failed.as_deref(), &evidence) {
-                judge::LogVerdict::Unverified { cause, digest } => {
-                    self.object(
+                Some(Err(e)) => {
+                    strays.remove(&key);
+                    self.unverified(
                         &key,
-                        "log",
-                        "unverified",
-                        Some(&cause),
-                        None,
-                        digest.as_deref(),
+                        format!(
+                            "listed by the S3 Inventory; not confirmed in the bucket: {}",
+                            e.cause()
+                        ),
                     );
-                    self.unverified(&key, cause);
-                }
-                judge::LogVerdict::Finding { kind, message } => {
-                    self.object(&key, "log", kind.as_str(), None, None, None);
-                    for summary in self.out.summaries.values_mut() {
-                        match kind {
-                            Kind::LogUnlisted => summary.logs.unlisted += 1,
-                            _ => summary.logs.pending += 1,
-                        }
-                    }
-                    let mut f =
-                        Finding::new(kind, opts.strict, &self.location, None, Some(&key), message);
-                    if let Some(t) = stray.time {
-                        f = f.at(t);
-                    }
-                    strays.push(f);
                 }
             }
         }
-        judge::fold_incidents(&mut self.out.findings, &mut strays);
-        self.out.findings.extend(strays);
+        let evidence = settle::LocationEvidence {
+            location: self.location.clone(),
+            window: self.window,
+            checks: std::mem::take(&mut self.checks),
+            borrowed: std::mem::take(&mut self.borrowed),
+            strays,
+            vouched_outside: std::mem::take(&mut self.vouched_outside),
+            failed_outside: std::mem::take(&mut self.failed_outside),
+            unlisted_days: std::mem::take(&mut self.unlisted_days),
+            nested_unlisted: self.nested_unlisted,
+            findings: std::mem::take(&mut self.out.findings),
+            unverified: std::mem::take(&mut self.out.unverified),
+            summaries: std::mem::take(&mut self.out.summaries)
+                .into_values()
+                .collect(),
+            after_end: self.out.after_end,
+        };
+        if self.window.is_some() {
+            return Outcome {
+                evidence: vec![evidence],
+                ..Outcome::default()
+            };
+        }
+        let (outcome, lines) = settle::settle(evidence, &ctx.opts.judging(), ctx.store.bucket());
+        for l in lines {
+            self.object(
+                &l.key,
+                l.object,
+                &l.outcome,
+                l.cause.as_deref(),
+                l.sha256.as_deref(),
+                l.digest.as_deref(),
+            );
+        }
+        outcome
     }
 }
 

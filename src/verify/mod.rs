@@ -24,7 +24,6 @@ use std::sync::Arc;
 use chrono::{Datelike, Duration, NaiveDate};
 use futures::future::{self, FutureExt};
 use futures::stream::{self, StreamExt};
-use tokio::sync::Semaphore;
 
 use crate::chain::{link_chain, ChainInput};
 use crate::digest::{verify_digest, DigestCheck, DigestStatus};
@@ -42,10 +41,14 @@ mod discover;
 pub mod judge;
 pub mod ledger;
 mod location;
+pub mod pace;
 mod reader;
-use discover::{named_date_folders, Discovery};
-use location::{verify_location, Outcome};
+mod settle;
+use discover::Discovery;
+use location::verify_location;
+pub use location::Outcome;
 use reader::{Ctx, DayListing};
+pub use settle::{combine, DayWindow, LocationEvidence};
 
 /// A log listed by no digest is `log_unlisted` once the bucket was observed this long after its
 /// name's time; before that CloudTrail may not yet have delivered the digest that lists it
@@ -106,15 +109,65 @@ pub struct Options {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub trails: Vec<String>,
+    /// Requests in flight at most.
     pub jobs: usize,
+    /// Adapt the requests in flight to the source, up to `jobs` (`--jobs auto`).
+    pub adaptive: bool,
     pub strict: bool,
     /// Where progress goes, if anywhere.
     pub progress: Option<Arc<dyn Progress>>,
     /// Where a line per object examined goes (`--report objects=PATH`), if anywhere.
     pub objects: Option<Arc<crate::report::ObjectLog>>,
+    /// The part of a sharded run this run verifies; `None`: all of it.
+    pub part: Option<Arc<crate::shard::Part>>,
+}
+
+/// The rules a location's evidence is judged by: the range, when the bucket was observed, and
+/// which trails are reported on. A run and a merge of shards judge by the same.
+#[derive(Clone, Copy, Debug)]
+pub struct Judging<'a> {
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+    pub horizon: Timestamp,
+    pub strict: bool,
+    pub trails: &'a [String],
+}
+
+impl Judging<'_> {
+    /// A digest whose window overlaps the range, or begins within CloudTrail's delivery delay
+    /// after its end (it may list the range's last logs).
+    pub fn in_range(&self, digest_end: Timestamp) -> bool {
+        self.start.is_none_or(|s| digest_end >= s)
+            && digest_end - Duration::hours(1) <= self.end + DELIVERY_DELAY
+    }
+
+    /// A digest read past the end of the range only because it may list the range's last logs:
+    /// it vouches for those, and is neither counted nor reported nor chained.
+    pub fn beyond_end(&self, digest_end: Timestamp) -> bool {
+        digest_end - Duration::hours(1) > self.end
+    }
+
+    pub fn selects(&self, scope: &ScopeId) -> bool {
+        self.trails.is_empty() || self.trails.contains(&scope.trail)
+    }
+}
+
+/// Settles one location's whole evidence (gathered by one run, or combined from shards).
+pub fn settle_location(evidence: LocationEvidence, rules: &Judging<'_>, bucket: &str) -> Outcome {
+    settle::settle(evidence, rules, bucket).0
 }
 
 impl Options {
+    pub fn judging(&self) -> Judging<'_> {
+        Judging {
+            start: self.start,
+            end: self.end,
+            horizon: self.horizon,
+            strict: self.strict,
+            trails: &self.trails,
+        }
+    }
+
     fn phase(&self, phase: Phase, total: usize) {
         if let Some(p) = &self.progress {
             p.phase(phase, total as u64);
@@ -127,21 +180,16 @@ impl Options {
         }
     }
 
-    /// A digest whose window overlaps the range, or begins within CloudTrail's delivery delay
-    /// after its end (it may list the range's last logs).
     fn in_range(&self, digest_end: Timestamp) -> bool {
-        self.start.is_none_or(|s| digest_end >= s)
-            && digest_end - Duration::hours(1) <= self.end + DELIVERY_DELAY
+        self.judging().in_range(digest_end)
     }
 
-    /// A digest read past the end of the range only because it may list the range's last logs:
-    /// it vouches for those, and is neither counted nor reported nor chained.
     fn beyond_end(&self, digest_end: Timestamp) -> bool {
-        digest_end - Duration::hours(1) > self.end
+        self.judging().beyond_end(digest_end)
     }
 
     fn selects(&self, scope: &ScopeId) -> bool {
-        self.trails.is_empty() || self.trails.contains(&scope.trail)
+        self.judging().selects(scope)
     }
 }
 
@@ -179,14 +227,20 @@ pub struct Plan {
     /// Folders under `AWSLogs/` that fit no folder of CloudTrail's grammar (not an account, org
     /// id, region or date where one belongs), not examined.
     not_dates: Vec<String>,
+    /// Folder markers met while listing the folders above the locations (every shard lists
+    /// those; the first shard counts them).
+    markers_above: usize,
 }
 
 /// One location and its date folders in range, in date order.
+#[derive(Clone)]
 struct LocationWork {
     location: Location,
     days: BTreeMap<NaiveDate, DayFolders>,
     /// Hours whose digest folders could not be listed, and why.
     unlisted: Vec<(Timestamp, Timestamp, String)>,
+    /// The days to read, for a window of the location's days; `None`: all of them.
+    window: Option<DayWindow>,
 }
 
 /// The folders of one date of one location.
@@ -252,21 +306,80 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
         not_dates: Vec::new(),
     };
     opts.phase(Phase::Discovering, 0);
-    let locations = discovery.discover().await?;
-    let work = match opts.start {
-        // A short range names its date folders instead of walking years, months and days.
-        Some(start) if opts.end - start <= Duration::days(NAMED_DAYS) => {
-            named_date_folders(locations, start, opts.end)
+    let mut locations = discovery.discover().await?;
+    let markers_above = store.folder_markers();
+    let mut windowed = Vec::new();
+    if let Some(part) = &opts.part {
+        // Every shard lists the folders above the locations; the first reports what is there.
+        if part.shard.index != 1 {
+            discovery.unverified.clear();
+            discovery.not_dates.clear();
         }
-        _ => discovery.date_folders(locations).await,
-    };
+        let mut whole = Vec::new();
+        for location in locations {
+            let units = part.units_of(&location);
+            if units.contains(&None) {
+                whole.push(location.clone());
+            }
+            let windows: Vec<DayWindow> = units.into_iter().flatten().collect();
+            if !windows.is_empty() {
+                windowed.push((location, windows));
+            }
+        }
+        locations = whole;
+    }
+    let mut work = discovery.days_of(locations).await;
+    for (location, windows) in windowed {
+        // What is listed of a location's own folders is reported by the shard holding its
+        // first window.
+        let mark = (
+            discovery.unverified.len(),
+            discovery.not_dates.len(),
+            discovery.after_end,
+        );
+        let Some(all) = discovery.days_of(vec![location]).await.pop() else {
+            continue;
+        };
+        if !windows.iter().any(|w| w.from.is_none()) {
+            discovery.unverified.truncate(mark.0);
+            discovery.not_dates.truncate(mark.1);
+            discovery.after_end = mark.2;
+        }
+        for window in windows {
+            let mut part = all.clone();
+            part.days.retain(|d, _| window.contains(*d));
+            if window.from.is_some() {
+                part.unlisted.clear();
+            }
+            part.window = Some(window);
+            work.push(part);
+        }
+    }
     Ok(Plan {
         started_at,
         work,
         unverified: discovery.unverified,
         after_end: discovery.after_end,
         not_dates: discovery.not_dates,
+        markers_above,
     })
+}
+
+/// For each location of a plan made without a part, the days whose digest folders it found:
+/// what `trailproof plan` weighs.
+pub fn digest_days(plan: &Plan) -> Vec<(Location, Vec<NaiveDate>)> {
+    plan.work
+        .iter()
+        .map(|w| {
+            let days = w
+                .days
+                .iter()
+                .filter(|(_, d)| d.digests.is_some())
+                .map(|(date, _)| *date)
+                .collect();
+            (w.location.clone(), days)
+        })
+        .collect()
 }
 
 /// Verifies each location of `plan`, with `keys` trusted, and makes the report.
@@ -291,6 +404,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
         mut unverified,
         after_end,
         not_dates,
+        markers_above,
     } = plan;
     let mut findings = Vec::new();
     opts.phase(Phase::Verifying, 0);
@@ -300,9 +414,12 @@ pub async fn execute_as_keys_arrive<S: Store>(
         opts: &opts,
         keys,
         bucket: store.bucket().into(),
-        permits: Semaphore::new(jobs),
+        pace: pace::Pace::new(jobs, opts.adaptive),
     };
-    let at_once = (jobs / JOBS_PER_LOCATION).max(2);
+    // Adapting, the bound is far above what is usually in flight: locations are let in for a
+    // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
+    let share = if opts.adaptive { jobs / 4 } else { jobs };
+    let at_once = (share / JOBS_PER_LOCATION).max(2);
     let outcomes: Vec<Outcome> = stream::iter(work)
         .map(|w| verify_location(&ctx, w))
         .buffer_unordered(at_once)
@@ -310,15 +427,26 @@ pub async fn execute_as_keys_arrive<S: Store>(
         .await;
     let mut summaries = BTreeMap::new();
     let mut outcomes_after = 0;
+    let mut evidence = Vec::new();
     for outcome in outcomes {
         outcomes_after += outcome.after_end;
         findings.extend(outcome.findings);
         unverified.extend(outcome.unverified);
         summaries.extend(outcome.summaries);
+        evidence.extend(outcome.evidence);
     }
     let keys = ctx.keys.clone().await.infos();
+    let (opts_adaptive, ctx_peak) = (opts.adaptive, ctx.pace.peak());
     let progress = opts.progress.clone();
-    let report = Report::assemble(crate::report::RunRecord {
+    let judging = Judging {
+        trails: &[],
+        ..opts.judging()
+    };
+    let markers = match &opts.part {
+        Some(part) if part.shard.index != 1 => store.folder_markers() - markers_above,
+        _ => store.folder_markers(),
+    };
+    let record = crate::report::RunRecord {
         source: store.source(),
         bucket: store.bucket().to_string(),
         range: Range {
@@ -339,8 +467,77 @@ pub async fn execute_as_keys_arrive<S: Store>(
         unverified,
         after_end: after_end + outcomes_after,
         not_dates,
-        folder_markers: store.folder_markers(),
-    });
+        folder_markers: markers,
+    };
+    let report = match &opts.part {
+        None => Report::assemble(record),
+        Some(part) => {
+            let windows = evidence.len();
+            let shard = crate::shard::ShardRecord {
+                shard: part.shard,
+                plan: part.plan.as_ref().map(|(_, sha)| sha.clone()),
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                horizon: opts.horizon,
+                record: record.clone(),
+                parts: evidence,
+                notes: Vec::new(),
+                provenance: None,
+                expected: Default::default(),
+                deny: Vec::new(),
+            };
+            // The shard's own report: what it settled, and what its windows show so far.
+            let mut shown = record;
+            let rules = Judging {
+                trails: &shard.record.filters.trails,
+                ..Judging {
+                    trails: &[],
+                    ..judging
+                }
+            };
+            for part in &shard.parts {
+                let seen = settle::provisional(part, &rules, store.bucket());
+                shown.findings.extend(seen.findings);
+                shown.unverified.extend(seen.unverified);
+                for (scope, summary) in seen.summaries {
+                    match shown.summaries.get_mut(&scope) {
+                        Some(s) => s.add(&summary),
+                        None => {
+                            shown.summaries.insert(scope, summary);
+                        }
+                    }
+                }
+            }
+            let empty = shown.summaries.is_empty() && windows == 0;
+            let mut report = Report::assemble(shown);
+            if empty {
+                // Nothing of the bucket fell to this shard: that is its whole part, done.
+                report.notes.retain(|n| !n.starts_with("nothing to verify"));
+                report.notes.push(format!(
+                    "no location of the source falls to shard {}",
+                    part.shard
+                ));
+            }
+            report.notes.push(format!(
+                "shard {} of a sharded run: this report covers its part only; `trailproof merge` of every shard's report gives the run's verdict{}",
+                part.shard,
+                if windows > 0 {
+                    format!(" ({windows} window(s) of a location's days are settled only there)")
+                } else {
+                    String::new()
+                }
+            ));
+            report.shard = Some(Box::new(shard));
+            report.exit_code = report.decide_exit_code();
+            report
+        }
+    };
+    let mut report = report;
+    if store.reads_now().is_none() {
+        report.requests = Some(crate::report::Requests {
+            adaptive: opts_adaptive,
+            peak: ctx_peak,
+        });
+    }
     if let Some(p) = &progress {
         p.finish();
     }

@@ -12,7 +12,7 @@ pub(super) struct Ctx<'s, S> {
     pub(super) opts: &'s Options,
     pub(super) keys: ArrivingKeys,
     pub(super) bucket: Arc<str>,
-    pub(super) permits: Semaphore,
+    pub(super) pace: pace::Pace,
 }
 
 /// The objects of one date of one location, and the folders that could not be listed.
@@ -28,8 +28,13 @@ pub(super) struct DayListing {
 }
 
 impl<S: Store> Ctx<'_, S> {
+    /// One of the run's permits for a request.
+    pub(super) async fn permit(&self) -> pace::Permit<'_> {
+        self.pace.acquire(self.store.throttled()).await
+    }
+
     pub(super) async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
-        let _permit = self.permits.acquire().await;
+        let _permit = self.permit().await;
         if let Some(local) = self.store.reads_now() {
             // A folder's entries are read from the disk: on the CPU pool, never on a tokio
             // worker.
@@ -103,7 +108,7 @@ impl<S: Store> Ctx<'_, S> {
         }
         bounded(self.opts.jobs, wanted, |(key, name)| async move {
             let read = {
-                let _permit = self.permits.acquire().await;
+                let _permit = self.permit().await;
                 self.store.get(&key).await
             };
             self.read(&read);
@@ -121,7 +126,7 @@ impl<S: Store> Ctx<'_, S> {
     }
 
     pub(super) async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
-        let _permit = self.permits.acquire().await;
+        let _permit = self.permit().await;
         let outcome = self.store.hash_gzip(key).await;
         self.advanced(&outcome);
         outcome

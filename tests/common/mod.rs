@@ -145,9 +145,109 @@ impl Scenario {
         self.verify_with(|_| {})
     }
 
-    pub fn verify_with(&self, adjust: impl FnOnce(&mut Options)) -> Report {
-        verify_dir(&self.root, test_keys(), adjust)
+    /// Verifies the bucket, and checks that a sharded run of it gives the same report: split
+    /// into 1, 2, 3 and 7 shards as `trailproof plan` balances them (heavy locations cut into
+    /// windows of days), and into 3 by the hash of each location, then merged.
+    pub fn verify_with(&self, adjust: impl Fn(&mut Options)) -> Report {
+        let full = verify_dir(&self.root, test_keys(), &adjust);
+        for (n, planned) in [(1, true), (2, true), (3, true), (7, true), (3, false)] {
+            let merged = verify_sharded(&self.root, &test_keys(), &adjust, n, planned).0;
+            assert_same_report(&full, &merged, &format!("{n} shards, planned: {planned}"));
+        }
+        full
     }
+}
+
+/// Fails unless two reports have the same findings, unverified objects, scopes, notes and exit
+/// code.
+pub fn assert_same_report(full: &Report, merged: &Report, what: &str) {
+    let json = |v: &dyn erased::Json| v.json();
+    assert_eq!(
+        json(&full.findings),
+        json(&merged.findings),
+        "{what}: findings"
+    );
+    assert_eq!(
+        json(&full.unverified),
+        json(&merged.unverified),
+        "{what}: unverified"
+    );
+    assert_eq!(json(&full.scopes), json(&merged.scopes), "{what}: scopes");
+    assert_eq!(full.notes, merged.notes, "{what}: notes");
+    assert_eq!(full.exit_code, merged.exit_code, "{what}: exit code");
+}
+
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string_pretty(self).unwrap()
+        }
+    }
+}
+
+/// Verifies the folder at `root` as `n` shards and merges them: with `planned`, following a
+/// plan balanced as `trailproof plan` makes it; otherwise each location by its hash. Each
+/// shard's record goes through its JSON form, as `trailproof merge` reads it. Returns the
+/// merged report and each shard's own.
+pub fn verify_sharded(
+    root: &Path,
+    keys: &KeyRing,
+    adjust: impl Fn(&mut Options),
+    n: usize,
+    planned: bool,
+) -> (Report, Vec<Report>) {
+    use trailproof::shard::{balance, merge, Part, PlanFile, Shard, ShardRecord};
+    let store = LocalStore::open(root, None).unwrap();
+    let manifest = store.manifest().unwrap();
+    let base = || {
+        let mut options = options_at(manifest.range_end().unwrap());
+        options.horizon = manifest.observed_at().unwrap();
+        adjust(&mut options);
+        options
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let plan = planned.then(|| {
+        let found = runtime
+            .block_on(trailproof::verify::plan(&store, &base()))
+            .unwrap();
+        let options = base();
+        let plan = PlanFile {
+            plan_version: trailproof::shard::PLAN_VERSION,
+            tool: "test".into(),
+            source: root.display().to_string(),
+            start: options.start,
+            end: Some(options.end),
+            filters: Default::default(),
+            shards: n,
+            units: balance(trailproof::verify::digest_days(&found), n),
+        };
+        (plan, "plan-sha256".to_string())
+    });
+    let mut records = Vec::new();
+    let mut own = Vec::new();
+    for index in 1..=n {
+        let mut options = base();
+        options.part = Some(Arc::new(Part {
+            shard: Shard { index, total: n },
+            plan: plan.clone(),
+        }));
+        let report = runtime
+            .block_on(verify(&store, Arc::new(keys.clone()), options))
+            .unwrap();
+        let text = serde_json::to_string(report.shard.as_ref().unwrap()).unwrap();
+        let record: ShardRecord = serde_json::from_str(&text).unwrap();
+        records.push((format!("shard {index}"), record));
+        own.push(report);
+    }
+    let merged = merge(records).unwrap();
+    let end = merged.record.range.end;
+    let mut report = Report::assemble(merged.record);
+    report.notes.extend(merged.notes);
+    report.expect(&merged.expected, merged.horizon.min(end));
+    (report, own)
 }
 
 /// The log keys a digest object lists.
@@ -172,9 +272,11 @@ pub fn options_at(end: chrono::DateTime<chrono::Utc>) -> Options {
         regions: vec![],
         trails: vec![],
         jobs: 8,
+        adaptive: false,
         strict: false,
         progress: None,
         objects: None,
+        part: None,
     }
 }
 

@@ -460,7 +460,9 @@ fn aws_services(
             state.services.lock().unwrap().regions.clone(),
         );
     }
-    match target.and_then(|t| t.split_once('.')) {
+    // The operation is the target's last part: the SDK sends `CloudTrail_20131101.Op`, the AWS
+    // CLI `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.Op`.
+    match target.and_then(|t| t.rsplit_once('.')) {
         Some((_, "ListPublicKeys")) if faults.deny_keys => json(
             400,
             r#"{"__type":"AccessDeniedException","message":"not allowed to list public keys"}"#.into(),

@@ -224,6 +224,8 @@ fn main() {
                 progress: None,
                 objects: None,
                 part: None,
+                resume: None,
+                proof: None,
             };
             runtime
                 .block_on(verify(&store, keys.clone(), options))

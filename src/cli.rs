@@ -384,6 +384,31 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "inventory=S3URL", value_parser = listing_source)]
     pub listing: Option<String>,
 
+    /// Carry proof from run to run in a state (a file, or s3://BUCKET/KEY in your own account):
+    /// the first run verifies as usual and writes it; each later run checks the state's
+    /// anchors (the last digests verified, CloudTrail-signed), verifies only what came after
+    /// them, re-lists the hours already covered and compares each object with what was
+    /// verified. An anchor moves only over complete verification. Concurrent runs on one state
+    /// are refused (a lock file; a conditional write in S3).
+    #[arg(long, value_name = "PATH|S3URL", conflicts_with_all = ["shard", "shard_env", "versions"])]
+    pub state: Option<String>,
+
+    /// Sign the state with this Ed25519 private key (PKCS#8 PEM: `openssl genpkey -algorithm
+    /// ed25519`), and refuse a state it did not sign.
+    #[arg(long, value_name = "PATH", requires = "state")]
+    pub state_key: Option<PathBuf>,
+
+    /// Start the state over: do not use the state found (whatever it holds), verify everything,
+    /// and write a new first state. The report says so.
+    #[arg(long, requires = "state")]
+    pub state_reset: bool,
+
+    /// With --state, also re-hash slice K of N of the objects verified before (a stable hash of
+    /// each key picks its slice): run K = 1…N in turn and a schedule re-reads everything once
+    /// every N runs.
+    #[arg(long, value_name = "K/N", requires = "state")]
+    pub reverify: Option<trailproof::state::Slice>,
+
     /// Verify only part K of N (1-based: 1/16 … 16/16) of a sharded run, for `trailproof
     /// merge` to join. Its JSON report records what the merge needs; `--report json=DIR/`
     /// writes it as DIR/shard-000K-of-000N.json. Without --end, a sharded run of a bucket ends

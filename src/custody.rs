@@ -68,6 +68,15 @@ impl SigningKey {
     pub fn fingerprint(&self) -> String {
         fingerprint(self.pair.public_key().as_ref())
     }
+
+    /// Whether `signature_hex` is this key's signature of `bytes`.
+    pub fn signed(&self, bytes: &[u8], signature_hex: &str) -> bool {
+        hex::decode(signature_hex.trim()).is_ok_and(|signature| {
+            UnparsedPublicKey::new(&ED25519, self.pair.public_key().as_ref())
+                .verify(bytes, &signature)
+                .is_ok()
+        })
+    }
 }
 
 /// An Ed25519 public key that checks manifests.

@@ -17,7 +17,7 @@ use crate::layout::{is_clean_key, DigestName, Timestamp};
 pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
 
 /// Digests are small (a few KB to a few hundred KB inflated); anything past this is not one.
-const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_DIGEST_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A digest's link to its predecessor.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -377,6 +377,27 @@ pub fn verify_digest(
     };
     check.body = Some(body);
     check
+}
+
+/// Checks 4–6 over what was recorded of a digest verified before (an anchor a state keeps): its
+/// body's signed fields, its SHA-256 and CloudTrail's signature, under the trusted keys. The
+/// signature covers the end time, the bucket and key, the hash and the predecessor's signature,
+/// so a record that was made up, or moved to another key or bucket, does not verify.
+pub fn recorded_status(
+    body: &DigestBody,
+    signature: &str,
+    sha256: &str,
+    keys: &KeyRing,
+    location: &crate::layout::Location,
+) -> DigestStatus {
+    signature_status(
+        body,
+        Some(signature),
+        &BTreeMap::new(),
+        keys,
+        location,
+        Some(sha256),
+    )
 }
 
 /// Checks 4–6: signature metadata, trusted key, and the signature itself.

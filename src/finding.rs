@@ -28,10 +28,12 @@ pub enum Kind {
     LogPending,
     ScopeMissing,
     ObjectRewritten,
+    DigestChangedSinceVerified,
+    LogChangedSinceVerified,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::DigestMissing,
         Kind::DigestMalformed,
         Kind::DigestRelocated,
@@ -48,6 +50,8 @@ impl Kind {
         Kind::LogPending,
         Kind::ScopeMissing,
         Kind::ObjectRewritten,
+        Kind::DigestChangedSinceVerified,
+        Kind::LogChangedSinceVerified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +72,8 @@ impl Kind {
             Kind::LogPending => "log_pending",
             Kind::ScopeMissing => "scope_missing",
             Kind::ObjectRewritten => "object_rewritten",
+            Kind::DigestChangedSinceVerified => "digest_changed_since_verified",
+            Kind::LogChangedSinceVerified => "log_changed_since_verified",
         }
     }
 

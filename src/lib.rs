@@ -22,6 +22,7 @@ pub mod layout;
 pub mod report;
 pub mod shard;
 pub mod simulate;
+pub mod state;
 pub mod store;
 pub mod verify;
 pub mod versions;

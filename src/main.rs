@@ -203,6 +203,8 @@ fn options(
         progress,
         objects: None,
         part: None,
+        resume: None,
+        proof: None,
     }
 }
 
@@ -269,6 +271,8 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             again.path.display()
         ));
     }
+    let mut held = hold_state(&args).await?;
+    let mut carried = None;
     let mut horizon = chrono::Utc::now();
     let mut prefix_note = None;
     let mut from_cloudtrail: Option<(Vec<trailproof::aws::trails::Trail>, FilterArgs)> = None;
@@ -339,11 +343,35 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             let mut opts = options(args.filters, end, now, args.jobs, args.strict, progress);
             opts.objects = objects.as_ref().map(|(log, _)| log.clone());
             opts.part = part.clone();
+            if let Some(held) = &held {
+                held.prepare(&mut opts);
+            }
             let plan = verify::plan(&store, &opts)
                 .await
                 .map_err(|e| e.to_string())?;
-            let report = match given {
-                _ if args.versions => {
+            let report = match (given, held.as_mut()) {
+                (given, Some(held)) => {
+                    let keys = match given {
+                        Some(keys) => keys,
+                        None => {
+                            let ranges = anchor_ranges(plan.key_ranges(&opts), held);
+                            let mut found = Vec::new();
+                            for fetched in session.fetch_keys_all(&ranges).await {
+                                found.extend(
+                                    fetched.map_err(|e| format!("{e} (or pass --public-keys)"))?,
+                                );
+                            }
+                            KeyRing::new(found)
+                        }
+                    };
+                    held.check(bucket, &keys).map_err(|e| e.to_string())?;
+                    let keys = Arc::new(keys);
+                    let recheck_opts = opts.clone();
+                    let mut report = verify::execute(&store, plan, keys, opts).await;
+                    carried = Some(held.recheck(&store, &mut report, &recheck_opts).await);
+                    report
+                }
+                (given, None) if args.versions => {
                     if part.is_some() || opts.objects.is_some() {
                         return Err("--versions runs the verification again through recovered digests: it is not taken with --shard or --report objects=".into());
                     }
@@ -370,8 +398,8 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                     .map_err(|e| e.to_string())?
                     .0
                 }
-                Some(keys) => verify::execute(&store, plan, Arc::new(keys), opts).await,
-                None => {
+                (Some(keys), None) => verify::execute(&store, plan, Arc::new(keys), opts).await,
+                (None, None) => {
                     // The run lists and reads while CloudTrail's keys are fetched; only digest
                     // checks wait for them, and a failed fetch ends the run.
                     let ranges = plan.key_ranges(&opts);
@@ -432,7 +460,13 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             );
             opts.objects = objects.as_ref().map(|(log, _)| log.clone());
             opts.part = part.clone();
+            if let Some(held) = &held {
+                held.prepare(&mut opts);
+                held.check(trailproof::store::Store::bucket(&store), &copy.keys)
+                    .map_err(|e| e.to_string())?;
+            }
             let keys = Arc::new(copy.keys);
+            let recheck_opts = opts.clone();
             let mut report = if args.versions {
                 if part.is_some() || opts.objects.is_some() {
                     return Err("--versions runs the verification again through recovered digests: it is not taken with --shard or --report objects=".into());
@@ -450,6 +484,9 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
                     .await
                     .map_err(|e| e.to_string())?
             };
+            if let Some(held) = held.as_mut() {
+                carried = Some(held.recheck(&store, &mut report, &recheck_opts).await);
+            }
             report.provenance = custody::provenance(&store, custody_key.as_ref());
             extra_notes.extend(copy.notes);
             report
@@ -482,6 +519,27 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         expect_trails(&mut report, &trails, &scope, judged_at);
     }
     report.deny(&args.deny);
+    if let (Some(held), Some((proof, troubled))) = (held, carried) {
+        // The state records the SHA-256 of the report exactly as `--report json=` writes it.
+        let json = report::render(&report, report::Format::Json, false);
+        let place = held.place.to_string();
+        if let Err(e) = held
+            .write(
+                &report.bucket,
+                proof,
+                &troubled,
+                horizon.min(report.range.end),
+                json.as_bytes(),
+            )
+            .await
+        {
+            eprintln!("trailproof: error: the state was not written to {place}: {e}");
+            report.notes.push(format!(
+                "the state was not written to {place}: the next run starts from the state before"
+            ));
+            report.exit_code = report.exit_code.max(exit::INCOMPLETE);
+        }
+    }
     let mut code = write_reports(
         &report,
         reports,
@@ -501,6 +559,57 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
         }
     }
     Ok(code)
+}
+
+/// The state `--state` names, locked and read (a reset reads it only to take its place).
+async fn hold_state(args: &VerifyArgs) -> Result<Option<trailproof::state::Held>, String> {
+    use trailproof::state::{Held, Place};
+    let Some(text) = &args.state else {
+        return Ok(None);
+    };
+    let key = match &args.state_key {
+        Some(path) => Some(trailproof::custody::SigningKey::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let held = match Place::parse(text)? {
+        Place::File(path) => Held::file(&path, key, args.state_reset, args.reverify),
+        Place::S3 {
+            bucket,
+            key: object,
+        } => {
+            let session = session(&args.aws, args.verbose > 0).await?;
+            let store = session
+                .s3_store(&bucket, "")
+                .await
+                .map_err(|e| e.to_string())?;
+            Held::s3(store, &object, key, args.state_reset, args.reverify).await
+        }
+    };
+    held.map(Some).map_err(|e| e.to_string())
+}
+
+/// Key ranges widened to the anchors a state resumes from: their signatures are checked too.
+fn anchor_ranges(
+    mut ranges: Vec<(String, Timestamp, Timestamp)>,
+    held: &trailproof::state::Held,
+) -> Vec<(String, Timestamp, Timestamp)> {
+    let Some((state, _)) = &held.prior else {
+        return ranges;
+    };
+    for l in &state.locations {
+        for a in &l.anchors {
+            let from = a.end - chrono::Duration::hours(2);
+            let to = a.end + chrono::Duration::hours(2);
+            match ranges.iter_mut().find(|(r, _, _)| *r == l.location.region) {
+                Some((_, s, e)) => {
+                    *s = (*s).min(from);
+                    *e = (*e).max(to);
+                }
+                None => ranges.push((l.location.region.clone(), from, to)),
+            }
+        }
+    }
+    ranges
 }
 
 /// 00:00 UTC of the day of `t`.

@@ -354,6 +354,9 @@ pub struct Report {
     /// For a shard of a sharded run: what `trailproof merge` needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<Box<crate::shard::ShardRecord>>,
+    /// `--state`: what the run carried from earlier runs, and what it re-checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Box<crate::state::StateRun>>,
 }
 
 /// The requests in flight a run reached.
@@ -500,12 +503,22 @@ impl Report {
         if self.count(Severity::Error) > 0 {
             Verdict::Findings
         } else if !self.unverified.is_empty()
-            || (self.scopes.iter().all(|s| s.digests.seen() == 0) && !self.is_empty_shard())
+            || (self.scopes.iter().all(|s| s.digests.seen() == 0)
+                && !self.is_empty_shard()
+                && !self.rechecked())
         {
             Verdict::Incomplete
         } else {
             Verdict::Verified
         }
+    }
+
+    /// A run with a state that found nothing new, but compared what earlier runs verified
+    /// with the bucket and found it unchanged: that is its whole part, done.
+    fn rechecked(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.anchors > 0 && s.objects_compared > 0)
     }
 
     /// A shard of a sharded run to which no location fell: nothing to verify is its whole
@@ -528,8 +541,15 @@ impl Report {
                 let hours: f64 = self.scopes.iter().map(|s| s.covered_hours()).sum();
                 let digests: usize = self.scopes.iter().map(|s| s.digests.valid).sum();
                 let logs: usize = self.scopes.iter().map(|s| s.logs.valid).sum();
+                let carried = match &self.state {
+                    Some(s) if s.anchors > 0 => format!(
+                        "; {} object(s) verified by earlier runs compared and unchanged",
+                        s.objects_compared
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "VERIFIED: every object in scope is exactly what CloudTrail delivered ({} scope(s), {hours:.0} hour(s), {digests} digest(s), {logs} log(s))",
+                    "VERIFIED: every object in scope is exactly what CloudTrail delivered ({} scope(s), {hours:.0} hour(s), {digests} digest(s), {logs} log(s){carried})",
                     self.scopes.len()
                 )
             }

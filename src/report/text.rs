@@ -41,6 +41,40 @@ impl Paint {
     }
 }
 
+/// What a run with `--state` carried and re-checked, in one line.
+fn state_line(st: &crate::state::StateRun) -> String {
+    let from = match (&st.previous, st.reset) {
+        (_, true) => "reset: a full run".to_string(),
+        (Some(sha), _) => format!(
+            "from state {} ({} anchor(s))",
+            &sha[..sha.len().min(12)],
+            st.anchors
+        ),
+        (None, _) => "first run: a full run".to_string(),
+    };
+    format!(
+        "state {}: {from}; {} digest(s) newly verified; {} object(s) re-listed, {} compared with what was verified, {} read again, {} re-hashed{}{}",
+        printable(&st.path),
+        st.digests_verified,
+        st.objects_relisted,
+        st.objects_compared,
+        st.objects_reread,
+        st.objects_rehashed,
+        st.reverify
+            .as_ref()
+            .map(|k| format!(" (--reverify {k})"))
+            .unwrap_or_default(),
+        if st.held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; anchors held back in {} location(s) that did not verify completely",
+                st.held.len()
+            )
+        }
+    )
+}
+
 pub fn render_text(r: &Report, color: bool) -> String {
     let paint = Paint(color);
     let mut out = String::new();
@@ -66,6 +100,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
             None => String::new(),
         }
     );
+    if let Some(st) = &r.state {
+        let _ = writeln!(w, "{}", state_line(st));
+    }
     let _ = writeln!(w);
     if !r.scopes.is_empty() {
         let names: Vec<String> = r

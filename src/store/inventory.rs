@@ -448,6 +448,7 @@ fn index(
             key,
             storage_class,
             etag,
+            ..ObjectInfo::default()
         });
         return;
     }

@@ -179,6 +179,8 @@ pub struct LocalStore {
     checked_folders: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     /// Versions to read instead of the current object (`--versions`), by key.
     pins: Arc<std::collections::HashMap<String, String>>,
+    /// Each copied object's place in the manifest, by key: what the source said of it.
+    recorded: Arc<std::collections::HashMap<String, usize>>,
 }
 
 impl LocalStore {
@@ -216,6 +218,11 @@ impl LocalStore {
             .flat_map(|m| &m.unreadable)
             .map(|u| (u.key.clone(), u.cause.clone()))
             .collect();
+        let recorded = manifest
+            .iter()
+            .flat_map(|m| m.objects.iter().enumerate())
+            .map(|(i, o)| (o.key.clone(), i))
+            .collect();
         Ok(LocalStore {
             root,
             bucket,
@@ -223,6 +230,7 @@ impl LocalStore {
             unreadable: Arc::new(unreadable),
             checked_folders: Default::default(),
             pins: Default::default(),
+            recorded: Arc::new(recorded),
         })
     }
 
@@ -231,6 +239,29 @@ impl LocalStore {
     pub fn with_pins(mut self, pins: std::collections::HashMap<String, String>) -> LocalStore {
         self.pins = Arc::new(pins);
         self
+    }
+
+    /// An object listed in the copy, with what the manifest recorded of it at the source (its
+    /// size, ETag, last-modified time and version), if the manifest lists it.
+    fn described(&self, key: String) -> ObjectInfo {
+        let recorded = self
+            .recorded
+            .get(&key)
+            .and_then(|&i| self.manifest.as_ref()?.objects.get(i));
+        match recorded {
+            Some(o) => ObjectInfo {
+                size: Some(o.size),
+                etag: o.etag.clone(),
+                modified: o.last_modified.clone(),
+                version_id: o.version_id.clone(),
+                key,
+                storage_class: None,
+            },
+            None => ObjectInfo {
+                key,
+                ..ObjectInfo::default()
+            },
+        }
     }
 
     /// The file key that holds what `key` reads as: its pinned version, or itself.
@@ -607,8 +638,7 @@ impl LocalStore {
             } else if !listing.objects.iter().any(|o| &o.key == key) {
                 listing.objects.push(ObjectInfo {
                     key: key.clone(),
-                    storage_class: None,
-                    etag: None,
+                    ..ObjectInfo::default()
                 });
             }
         }
@@ -690,11 +720,7 @@ impl LocalStore {
                 continue;
             } else {
                 // Files and links alike are objects; a link is checked when it is read.
-                listing.objects.push(ObjectInfo {
-                    key,
-                    storage_class: None,
-                    etag: None,
-                });
+                listing.objects.push(self.described(key));
             }
         }
         Ok(listing)

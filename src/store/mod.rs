@@ -15,13 +15,19 @@ pub use local::LocalStore;
 pub use s3::S3Store;
 
 /// An object seen in a listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
     /// The S3 storage class, where the listing gives one.
     pub storage_class: Option<String>,
-    /// The ETag, where the listing gives one (S3).
+    /// The ETag, where the listing gives one (S3, or a copy's manifest).
     pub etag: Option<String>,
+    /// The size in bytes, where the listing gives it.
+    pub size: Option<u64>,
+    /// The last-modified time as the source states it, where the listing gives it.
+    pub modified: Option<String>,
+    /// The version id, where the listing knows it (a copy's manifest).
+    pub version_id: Option<String>,
 }
 
 impl ObjectInfo {
@@ -55,8 +61,7 @@ pub fn list_pinned(
         if here && !listing.objects.iter().any(|o| o.key == *key) {
             listing.objects.push(ObjectInfo {
                 key: key.clone(),
-                storage_class: None,
-                etag: None,
+                ..ObjectInfo::default()
             });
         }
     }

@@ -250,6 +250,46 @@ impl S3Store {
         self.read_version(key, pinned.as_deref(), cap).await
     }
 
+    /// Writes `bytes` at `key` only if the object there is still the one read (`etag`), or,
+    /// with none, only if there is no object yet: the one write trailproof makes, of its own
+    /// state, to a bucket of the user's. A conditional write that fails means another run
+    /// wrote the state meanwhile.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        etag: Option<&str>,
+    ) -> Result<(), String> {
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(bytes.into());
+        let put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let status = match &e {
+                    SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
+                    _ => None,
+                };
+                let text = describe(self.call("PutObject"), false, &e);
+                Err(match status {
+                    Some(412) | Some(409) => format!(
+                        "s3://{}/{key} was written by another run since this one read it (the conditional write failed: {text})",
+                        self.bucket
+                    ),
+                    _ => format!("cannot write s3://{}/{key}: {text}", self.bucket),
+                })
+            }
+        }
+    }
+
     /// One version of an object, read whole.
     pub async fn get_version(
         &self,
@@ -601,6 +641,9 @@ impl S3Store {
                     key: key.to_string(),
                     storage_class: o.storage_class().map(|c| c.as_str().to_string()),
                     etag: o.e_tag().map(str::to_string),
+                    size: o.size().and_then(|n| u64::try_from(n).ok()),
+                    modified: o.last_modified().map(|t| t.to_string()),
+                    version_id: None,
                 });
             }
             match out.next_continuation_token() {
@@ -699,6 +742,9 @@ impl S3Store {
                         key: key.clone(),
                         storage_class: class.clone(),
                         etag: v.etag.clone(),
+                        modified: v.last_modified.map(crate::layout::format_time),
+                        version_id: Some(v.version_id.clone()),
+                        ..ObjectInfo::default()
                     });
                 }
             }

@@ -279,6 +279,7 @@ impl<S: Store> Discovery<'_, S> {
                 days: BTreeMap::new(),
                 unlisted: Vec::new(),
                 window: None,
+                resume: None,
             })
             .collect();
         // A year, month or day of digests that could not be listed: the logs of those hours
@@ -356,6 +357,7 @@ pub(super) fn named_date_folders(
                 days,
                 unlisted: Vec::new(),
                 window: None,
+                resume: None,
             }
         })
         .collect()

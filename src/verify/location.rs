@@ -31,8 +31,12 @@ pub(super) struct LocationRun<'c, 's, S> {
     pub(super) held: Vec<ObjectInfo>,
     /// Hours whose digest folder could not be listed, and why their logs cannot be judged.
     pub(super) unlisted_days: Vec<(Timestamp, Timestamp, String)>,
-    /// The listed ETags of objects not yet recorded, for `--report objects=PATH` only.
-    pub(super) etags: std::sync::Mutex<HashMap<String, String>>,
+    /// What the listing said of objects not yet recorded, for `--report objects=PATH` and for
+    /// the proof a state keeps only.
+    pub(super) listed: std::sync::Mutex<HashMap<String, ObjectInfo>>,
+    /// Digests ending before this, and logs named before it, are not read: the range's start,
+    /// or where an earlier run's state has the location resume.
+    pub(super) start: Option<Timestamp>,
     /// The days read, when this run reads only a window of the location's days.
     pub(super) window: Option<settle::DayWindow>,
     /// Predecessors read from before the window, only for their link.
@@ -58,13 +62,22 @@ pub(super) async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWo
         archived: HashMap::new(),
         held: Vec::new(),
         unlisted_days: work.unlisted,
-        etags: Default::default(),
+        listed: Default::default(),
+        start: ctx.opts.start,
         window: work.window,
         borrowed: Vec::new(),
         vouched_outside: Vec::new(),
         failed_outside: Vec::new(),
         nested_unlisted: 0,
     };
+    if let Some(at) = work.resume {
+        run.start = run.start.max(Some(at.start));
+        for anchor in at.anchors {
+            run.known.insert(anchor.key.clone());
+            run.borrowed.push(anchor.key.clone());
+            run.checks.push(anchor);
+        }
+    }
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
     let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
     let mut hashing = stream::FuturesUnordered::new();
@@ -161,13 +174,17 @@ impl<S: Store> LocationRun<'_, '_, S> {
         sha256: Option<&str>,
         digest: Option<&str>,
     ) {
-        if let Some(log) = &self.ctx.opts.objects {
-            // Taken once recorded, so that what is held stays what is still to be decided.
-            let etag = self
-                .etags
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(key);
+        let opts = self.ctx.opts;
+        if opts.objects.is_none() && opts.proof.is_none() {
+            return;
+        }
+        // Taken once recorded, so that what is held stays what is still to be decided.
+        let listed = self
+            .listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        if let Some(log) = &opts.objects {
             log.record(&crate::report::ObjectRecord {
                 key,
                 object,
@@ -175,9 +192,17 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 cause,
                 sha256,
                 digest,
-                etag: etag.as_deref(),
+                etag: listed.as_ref().and_then(|l| l.etag.as_deref()),
                 version_id: None,
             });
+        }
+        if let Some(proof) = &opts.proof {
+            match sha256 {
+                Some(sha256) if outcome == "valid" => {
+                    proof.object(&self.location, key, object, sha256, listed)
+                }
+                _ => proof.judged(&self.location, key),
+            }
         }
     }
 
@@ -214,12 +239,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 self.archived.insert(object.key.clone(), cause);
             }
         }
-        if self.ctx.opts.objects.is_some() {
-            let mut etags = self.etags.lock().unwrap_or_else(|e| e.into_inner());
+        if self.ctx.opts.objects.is_some() || self.ctx.opts.proof.is_some() {
+            let mut listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
             for object in listing.logs.iter().chain(&listing.digests) {
-                if let Some(etag) = &object.etag {
-                    etags.insert(object.key.clone(), etag.clone());
-                }
+                listed.insert(object.key.clone(), object.clone());
             }
         }
         let mut checks = self.check_digests(listing.digests).await;
@@ -246,7 +269,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 continue;
             }
             match parse_digest_key(&object.key) {
-                Some(name) if self.ctx.opts.in_range(name.end) => {
+                Some(name)
+                    if self.ctx.opts.in_range(name.end)
+                        && self.start.is_none_or(|s| name.end >= s) =>
+                {
                     self.known.insert(object.key.clone());
                     match object.archived() {
                         Some(cause) => checks.push(DigestCheck::unread(
@@ -368,7 +394,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     continue;
                 }
                 if let Some(name) = parse_digest_key(&prev.key) {
-                    if self.ctx.opts.start.is_none_or(|s| name.end > s) {
+                    if self.start.is_none_or(|s| name.end > s) {
                         self.known.insert(prev.key.clone());
                         let before = self.window.and_then(|w| w.from);
                         if before.is_some_and(|f| name.end.date_naive() < f) {
@@ -598,7 +624,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                     self.out.after_end += 1;
                     continue;
                 }
-                if opts.start.is_some_and(|s| t < s) {
+                if self.start.is_some_and(|s| t < s) {
                     continue;
                 }
             }
@@ -656,6 +682,20 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 ..Outcome::default()
             };
         }
+        let proved = ctx.opts.proof.as_ref().map(|_| {
+            let rules = ctx.opts.judging();
+            evidence
+                .checks
+                .iter()
+                .filter(|c| {
+                    c.is_valid()
+                        && c.name.scope.location == evidence.location
+                        && !rules.beyond_end(c.name.end)
+                        && !evidence.borrowed.contains(&c.key)
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        });
         let (outcome, lines) = settle::settle(evidence, &ctx.opts.judging(), ctx.store.bucket());
         for l in lines {
             self.object(
@@ -666,6 +706,14 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 l.sha256.as_deref(),
                 l.digest.as_deref(),
             );
+        }
+        if let (Some(proof), Some(digests)) = (&ctx.opts.proof, proved) {
+            let complete = outcome.unverified.is_empty()
+                && outcome
+                    .findings
+                    .iter()
+                    .all(|f| f.severity != crate::finding::Severity::Error);
+            proof.settled(&self.location, digests, complete);
         }
         outcome
     }

@@ -37,6 +37,7 @@ use crate::layout::{
 use crate::report::{Filters, Range, Report, ScopeSummary};
 use crate::store::{HashFailure, Listing, ObjectInfo, Store, StoreError};
 
+mod carry;
 mod discover;
 pub mod judge;
 pub mod ledger;
@@ -44,6 +45,7 @@ mod location;
 pub mod pace;
 mod reader;
 mod settle;
+pub use carry::{LocationProof, Proof, Proven, Resume, ResumeAt};
 use discover::Discovery;
 use location::verify_location;
 pub use location::Outcome;
@@ -120,6 +122,10 @@ pub struct Options {
     pub objects: Option<Arc<crate::report::ObjectLog>>,
     /// The part of a sharded run this run verifies; `None`: all of it.
     pub part: Option<Arc<crate::shard::Part>>,
+    /// Where the locations an earlier run verified resume (`--state`), if anywhere.
+    pub resume: Option<Arc<Resume>>,
+    /// Where what this run proves is kept for the next run's state, if anywhere.
+    pub proof: Option<Arc<Proof>>,
 }
 
 /// The rules a location's evidence is judged by: the range, when the bucket was observed, and
@@ -241,6 +247,8 @@ struct LocationWork {
     unlisted: Vec<(Timestamp, Timestamp, String)>,
     /// The days to read, for a window of the location's days; `None`: all of them.
     window: Option<DayWindow>,
+    /// Where an earlier run's state has this location resume.
+    resume: Option<ResumeAt>,
 }
 
 /// The folders of one date of one location.
@@ -329,6 +337,19 @@ pub async fn plan<S: Store>(store: &S, opts: &Options) -> Result<Plan, VerifyErr
         locations = whole;
     }
     let mut work = discovery.days_of(locations).await;
+    if let Some(resume) = &opts.resume {
+        for w in work.iter_mut() {
+            let Some(at) = resume.locations.get(&w.location) else {
+                continue;
+            };
+            // What lies before the resumption was verified by earlier runs: the state re-lists
+            // it and compares it with its ledger instead.
+            let from = at.start.date_naive();
+            w.days.retain(|date, _| *date >= from);
+            w.unlisted.retain(|(_, to, _)| *to >= at.start);
+            w.resume = Some(at.clone());
+        }
+    }
     for (location, windows) in windowed {
         // What is listed of a location's own folders is reported by the shard holding its
         // first window.

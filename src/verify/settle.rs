@@ -129,6 +129,7 @@ pub(super) fn settle(
     let LocationEvidence {
         location,
         mut checks,
+        borrowed,
         strays,
         unlisted_days,
         nested_unlisted,
@@ -168,7 +169,14 @@ pub(super) fn settle(
     for summary in s.out.summaries.values_mut() {
         summary.logs.unlisted += nested_unlisted;
     }
-    s.report_digests(&checks);
+    // A predecessor lent from elsewhere (an earlier run's anchor) serves its links only: it
+    // was verified, and counted, where it was read.
+    let own: Vec<DigestCheck> = checks
+        .iter()
+        .filter(|c| !borrowed.contains(&c.key))
+        .cloned()
+        .collect();
+    s.report_digests(&own);
     s.link_chains(&checks);
     s.missing_before_the_end(&all, &checks);
     // A digest past the end that could not be read may list the range's last logs.

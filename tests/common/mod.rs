@@ -277,6 +277,8 @@ pub fn options_at(end: chrono::DateTime<chrono::Utc>) -> Options {
         progress: None,
         objects: None,
         part: None,
+        resume: None,
+        proof: None,
     }
 }
 

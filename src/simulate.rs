@@ -231,6 +231,36 @@ pub struct Bucket {
     pub public_keys: String,
 }
 
+impl Bucket {
+    /// The bucket as it stood at `at`, observed ten minutes later: the digests that had ended
+    /// by then and the logs they list (CloudTrail delivers a log before the digest that lists
+    /// it). For runs that carry a state from one day to the next.
+    pub fn as_it_stood(&self, at: Timestamp) -> Bucket {
+        let mut kept = BTreeMap::new();
+        for (key, object) in &self.objects {
+            if !crate::layout::parse_digest_key(key).is_some_and(|n| n.end <= at) {
+                continue;
+            }
+            let listed = crate::hash::inflate_to_vec(&object.bytes, u64::MAX)
+                .ok()
+                .and_then(|(content, _)| crate::digest::DigestBody::parse(&content).ok())
+                .map(|body| body.logs)
+                .unwrap_or_default();
+            for log in listed {
+                if let Some(o) = self.objects.get(&log.key) {
+                    kept.insert(log.key, o.clone());
+                }
+            }
+            kept.insert(key.clone(), object.clone());
+        }
+        Bucket {
+            objects: kept,
+            as_of: at + Duration::minutes(10),
+            ..self.clone()
+        }
+    }
+}
+
 /// Small deterministic generator (SplitMix64): content needs variety, not secrecy.
 struct Rng(u64);
 
@@ -1063,10 +1093,35 @@ pub fn write_dir(bucket: &Bucket, dir: &Path) -> Result<(), SimError> {
             std::fs::write(&sidecar, json).map_err(err(&sidecar))?;
         }
     }
+    // What S3 would have said of each object, as `acquire` records it: its size, its ETag (the
+    // MD5 of a single-part upload) and its last-modified time (its delivery).
+    let objects = bucket
+        .objects
+        .iter()
+        .filter(|(key, _)| !key.ends_with('/'))
+        .map(|(key, object)| {
+            let delivered = crate::layout::parse_digest_key(key)
+                .map(|n| n.end)
+                .or_else(|| crate::layout::parse_log_key(key).map(|n| n.time))
+                .unwrap_or(bucket.as_of);
+            crate::store::local::ManifestObject {
+                key: key.clone(),
+                size: object.bytes.len() as u64,
+                etag: Some(format!(
+                    "\"{}\"",
+                    hex::encode(<md5::Md5 as md5::Digest>::digest(&object.bytes))
+                )),
+                version_id: None,
+                last_modified: Some(crate::layout::format_time(delivered)),
+                sha256: sha256_hex(&object.bytes),
+            }
+        })
+        .collect();
     let manifest = Manifest {
         bucket: bucket.name.clone(),
         prefix: String::new(),
         acquired_at: Some(bucket.as_of),
+        objects,
         tool: format!(
             "{} {} simulate",
             env!("CARGO_PKG_NAME"),

@@ -129,7 +129,7 @@ fn text_names_every_kind_escapes_control_characters_and_ends_with_the_verdict() 
         .lines()
         .last()
         .unwrap()
-        .starts_with("TAMPERING OR LOSS: 12 error finding(s)"));
+        .starts_with("TAMPERING OR LOSS: 14 error finding(s)"));
     let colored = report::render(&r, Format::Text, true);
     assert!(colored.contains("\u{1b}[1;31merror"), "errors in red");
     assert!(colored.contains("\u{1b}[33mwarning"), "warnings in yellow");
@@ -239,9 +239,9 @@ fn html_escapes_hostile_keys_and_carries_the_verdict_counts_and_timeline() {
         "no external assets"
     );
     assert!(html.contains(
-        "id=\"verdict\" class=\"verdict exit-1\">TAMPERING OR LOSS: 12 error finding(s)"
+        "id=\"verdict\" class=\"verdict exit-1\">TAMPERING OR LOSS: 14 error finding(s)"
     ));
-    assert!(html.contains("<b id=\"count-errors\">12</b>"));
+    assert!(html.contains("<b id=\"count-errors\">14</b>"));
     for state in ["verified", "missing", "invalid", "unverified", "gap"] {
         assert!(html.contains(&format!("data-state=\"{state}\"")), "{state}");
     }
@@ -293,12 +293,12 @@ fn html_report_renders_in_a_real_browser_and_its_filters_work() {
     let out = headless(&["--dump-dom", &url]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
-        dom.contains("TAMPERING OR LOSS: 12 error finding(s)"),
+        dom.contains("TAMPERING OR LOSS: 14 error finding(s)"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        dom.contains("<b id=\"count-errors\">12</b>")
+        dom.contains("<b id=\"count-errors\">14</b>")
             && dom.contains("<b id=\"count-unverified\">3</b>")
     );
     assert_eq!(

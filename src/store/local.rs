@@ -720,7 +720,12 @@ impl LocalStore {
                 continue;
             } else {
                 // Files and links alike are objects; a link is checked when it is read.
-                listing.objects.push(self.described(key));
+                let mut object = self.described(key);
+                if object.size.is_none() && kind.is_file() {
+                    // Not recorded by a manifest: the file's own size, all a folder can tell.
+                    object.size = entry.metadata().ok().map(|m| m.len());
+                }
+                listing.objects.push(object);
             }
         }
         Ok(listing)

@@ -1,0 +1,643 @@
+//! Scheduled runs that carry proof forward (`verify --state`), through the real binary: a
+//! bucket that grows between two runs, damage done to what the first run verified, states
+//! that were edited, signed, locked or reset, an incomplete first run, and the same over S3
+//! with the test server's request log.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::s3::{Faults, S3Server};
+use common::*;
+use serde_json::Value;
+use trailproof::aws::Session;
+use trailproof::layout::{parse_digest_key, Timestamp};
+use trailproof::simulate::{simulate, write_dir, AccountSpec, Bucket, Spec};
+use trailproof::state::State;
+
+fn trailproof(args: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailproof"))
+        .args(args)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn pem() -> String {
+    path(&fixture("keys/TEST-ONLY-public-key.pem"))
+}
+
+/// Two accounts, two regions, two trails: ten hours of digests.
+fn spec(bucket: &str, trails: &[&str]) -> Spec {
+    Spec {
+        bucket: bucket.into(),
+        accounts: vec![
+            "111111111111".parse::<AccountSpec>().unwrap(),
+            "222222222222".parse().unwrap(),
+        ],
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        trails: trails.iter().map(|t| t.to_string()).collect(),
+        hours: 10,
+        logs_per_hour: 2,
+        log_bytes: 1200,
+        ..Spec::default()
+    }
+}
+
+fn as_it_stood(bucket: &Bucket, at: Timestamp) -> Bucket {
+    bucket.as_it_stood(at)
+}
+
+fn hour(h: i64) -> Timestamp {
+    trailproof::parse_rfc3339("2024-01-01T00:00:00Z").unwrap() + chrono::Duration::hours(h)
+}
+
+/// Writes `bucket` as an evidence copy in `dir/name`.
+fn copy(dir: &Path, name: &str, bucket: &Bucket) -> PathBuf {
+    let root = dir.join(name);
+    write_dir(bucket, &root).unwrap();
+    root
+}
+
+/// `verify SOURCE --state STATE` with the test key, as JSON, plus `extra`.
+fn verify_with_state(source: &str, state: &Path, extra: &[&str]) -> Output {
+    let pem = pem();
+    let state = path(state);
+    let mut args = vec![
+        "verify",
+        source,
+        "--public-keys",
+        &pem,
+        "--format",
+        "json",
+        "--state",
+        &state,
+    ];
+    args.extend_from_slice(extra);
+    trailproof(&args, &[])
+}
+
+fn kinds(report: &Value) -> BTreeSet<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["key"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn errors(report: &Value) -> BTreeSet<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["key"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn load(state: &Path) -> State {
+    let bytes = std::fs::read(state).unwrap();
+    State::open(&bytes, "test", None).unwrap()
+}
+
+fn digest_keys(bucket: &Bucket) -> BTreeSet<String> {
+    bucket
+        .objects
+        .keys()
+        .filter(|k| parse_digest_key(k).is_some())
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_second_run_over_a_grown_copy_verifies_only_what_is_new_and_agrees_with_a_full_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("grown", &["management", "data"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let day2 = copy(dir.path(), "day2", &full);
+    let state = dir.path().join("state.json");
+
+    let first = verify_with_state(&path(&day1), &state, &[]);
+    assert_eq!(
+        code(&first),
+        0,
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let first = json(&first);
+    assert_eq!(first["state"]["sequence"], 1);
+    assert_eq!(first["state"]["anchors"], 0);
+    let written = load(&state);
+    // One anchor per chain: 2 accounts × 2 regions × 2 trails.
+    let anchors: usize = written.locations.iter().map(|l| l.anchors.len()).sum();
+    assert_eq!(anchors, 8);
+    assert_eq!(written.previous, None);
+
+    let second = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(
+        code(&second),
+        0,
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    let second = json(&second);
+    let new_digests = digest_keys(&full).len() - digest_keys(&as_it_stood(&full, hour(6))).len();
+    assert_eq!(second["state"]["anchors"], 8);
+    assert_eq!(second["state"]["digests_verified"], new_digests as u64);
+    assert!(second["state"]["objects_compared"].as_u64().unwrap() > 100);
+    assert_eq!(
+        second["state"]["objects_reread"].as_u64().unwrap(),
+        4,
+        "the earliest anchor of each of the 4 locations is read again"
+    );
+    // The next state follows this one.
+    let again = load(&state);
+    assert_eq!(again.sequence, 2);
+    assert_eq!(
+        Some(second["state"]["previous"].as_str().unwrap()),
+        again.previous.as_deref()
+    );
+
+    // The same findings as a full run over the grown copy.
+    let pem = pem();
+    let whole = json(&trailproof(
+        &[
+            "verify",
+            &path(&day2),
+            "--public-keys",
+            &pem,
+            "--format",
+            "json",
+        ],
+        &[],
+    ));
+    assert_eq!(kinds(&second), kinds(&whole));
+}
+
+/// Day 1 verified; then each change to what it verified, found by day 2.
+#[test]
+fn damage_to_what_was_verified_before_is_found_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("damaged", &["management"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    let day1 = copy(dir.path(), "day1", &before);
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+    let written = load(&state);
+    let l = &written.locations[0];
+    let anchor = l.anchors[0].key.clone();
+    let mut digests: Vec<(Timestamp, String)> = l
+        .ledger
+        .iter()
+        .filter_map(|r| Some((parse_digest_key(&r.key)?.end, r.key.clone())))
+        .collect();
+    digests.sort();
+    let old_digest = digests[2].1.clone();
+    let old_log = l
+        .ledger
+        .iter()
+        .find(|r| r.object == "log")
+        .unwrap()
+        .key
+        .clone();
+    let log_folder = old_log.rsplit_once('/').unwrap().0.to_string();
+    let newcomer = format!(
+        "{log_folder}/{}_CloudTrail_{}_20240101T0130Z_NEWCOMERxxxxxxxx.json.gz",
+        l.location.account, l.location.region
+    );
+
+    let mut grown = full.clone();
+    grown.objects.remove(&old_digest);
+    grown.objects.remove(&anchor);
+    grown.objects.get_mut(&old_log).unwrap().bytes = trailproof::hash::gzip(b"{\"Records\":[]}");
+    grown.objects.insert(
+        newcomer.clone(),
+        trailproof::simulate::SimObject {
+            bytes: trailproof::hash::gzip(b"{\"Records\":[]}"),
+            metadata: Default::default(),
+        },
+    );
+    let day2 = copy(dir.path(), "day2", &grown);
+    let out = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(code(&out), 1);
+    let report = json(&out);
+    let found = errors(&report);
+    for want in [
+        ("digest_changed_since_verified", old_digest.as_str()),
+        ("digest_changed_since_verified", anchor.as_str()),
+        ("log_changed_since_verified", old_log.as_str()),
+        ("log_unlisted", newcomer.as_str()),
+    ] {
+        assert!(
+            found.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} not in {found:#?}"
+        );
+    }
+    // Each is said once, and nothing else in that location is an error.
+    let here: Vec<_> = found
+        .iter()
+        .filter(|(_, k)| {
+            k.contains(&format!("/{}/", l.location.region)) && k.contains(&l.location.account)
+        })
+        .collect();
+    assert_eq!(here.len(), 4, "{here:#?}");
+    let changed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == old_log.as_str())
+        .unwrap();
+    assert!(changed["message"].as_str().unwrap().contains("verified at"));
+    assert_eq!(
+        changed["expected"],
+        l.ledger
+            .iter()
+            .find(|r| r.key == old_log)
+            .unwrap()
+            .sha256
+            .as_str()
+    );
+
+    // Nothing moved in the damaged location: its anchors and ledger stay, and the next run
+    // reports the same again.
+    let after = load(&state);
+    let kept = after
+        .locations
+        .iter()
+        .find(|x| x.location == l.location)
+        .unwrap();
+    assert_eq!(kept.anchors, l.anchors);
+    assert_eq!(kept.ledger, l.ledger);
+    assert!(!report["state"]["held"].as_array().unwrap().is_empty());
+    let third = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(code(&third), 1);
+    assert_eq!(errors(&json(&third)), found);
+}
+
+#[test]
+fn an_edited_state_is_refused_and_a_reset_starts_over_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("edited", &["management"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let day2 = copy(dir.path(), "day2", &full);
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+    let good = std::fs::read_to_string(&state).unwrap();
+    let written = load(&state);
+
+    // A ledger row or the link to the previous state edited in place: its hash fails.
+    let sha = &written.locations[0].ledger[0].sha256;
+    for edited in [
+        good.replacen(sha.as_str(), &"0".repeat(64), 1),
+        good.replacen(
+            "\"previous\":null",
+            &format!("\"previous\":\"{}\"", "1".repeat(64)),
+            1,
+        ),
+    ] {
+        assert_ne!(edited, good);
+        std::fs::write(&state, &edited).unwrap();
+        let out = verify_with_state(&path(&day2), &state, &[]);
+        assert_eq!(code(&out), 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("changed after it was written"), "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&state).unwrap(),
+            edited,
+            "a refused state stays as it is"
+        );
+    }
+
+    // An anchor's signature changed and the state sealed again: CloudTrail's signature fails.
+    let mut forged = written.clone();
+    let sig = &mut forged.locations[0].anchors[0].signature;
+    let flip = if sig.starts_with('0') { "1" } else { "0" };
+    sig.replace_range(0..1, flip);
+    std::fs::write(&state, forged.seal(None).0).unwrap();
+    let out = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not verify under the trusted keys"),
+        "{stderr}"
+    );
+
+    // A reset: a full run, said in the report, and a new first state.
+    let out = verify_with_state(&path(&day2), &state, &["--state-reset"]);
+    assert_eq!(code(&out), 0);
+    let report = json(&out);
+    assert_eq!(report["state"]["reset"], true);
+    assert_eq!(report["state"]["anchors"], 0);
+    assert!(report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("--state-reset")));
+    let fresh = load(&state);
+    assert_eq!((fresh.sequence, fresh.previous), (1, None));
+}
+
+#[test]
+fn a_signed_state_needs_its_key_and_a_held_lock_refuses_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("signed", &["management"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let day2 = copy(dir.path(), "day2", &full);
+    let state = dir.path().join("state.json");
+    let key = path(&fixture("keys/TEST-ONLY-state-key.pem"));
+    let other = path(&fixture("keys/TEST-ONLY-other-state-key.pem"));
+    assert_eq!(
+        code(&verify_with_state(
+            &path(&day1),
+            &state,
+            &["--state-key", &key]
+        )),
+        0
+    );
+
+    for (args, why) in [
+        (
+            vec!["--state-key", other.as_str()],
+            "does not verify under --state-key",
+        ),
+        (vec![], "the state is signed"),
+    ] {
+        let out = verify_with_state(&path(&day2), &state, &args);
+        assert_eq!(code(&out), 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+    let out = verify_with_state(&path(&day2), &state, &["--state-key", &key]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["state"]["sequence"], 2);
+
+    // Another run holds the lock.
+    std::fs::write(dir.path().join("state.json.lock"), "process 1 since then\n").unwrap();
+    let out = verify_with_state(&path(&day2), &state, &["--state-key", &key]);
+    assert_eq!(code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked by another run"), "{stderr}");
+    assert_eq!(load_signed(&state).sequence, 2, "the state is untouched");
+}
+
+fn load_signed(state: &Path) -> State {
+    let key =
+        trailproof::custody::SigningKey::load(&fixture("keys/TEST-ONLY-state-key.pem")).unwrap();
+    State::open(&std::fs::read(state).unwrap(), "test", Some(&key)).unwrap()
+}
+
+#[test]
+fn reverify_rehashes_its_slice_and_all_slices_cover_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("slices", &["management"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+    let rows: usize = load(&state).locations.iter().map(|l| l.ledger.len()).sum();
+    let mut total = 0;
+    for k in 1..=3 {
+        let slice = format!("{k}/3");
+        let out = verify_with_state(&path(&day1), &state, &["--reverify", &slice]);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+        let report = json(&out);
+        assert_eq!(report["state"]["reverify"], slice.as_str());
+        total += report["state"]["objects_rehashed"].as_u64().unwrap() as usize;
+    }
+    // Every row but the anchors (read again every run) is re-hashed once over the three runs.
+    let anchors = 4;
+    assert_eq!(total, rows - anchors);
+}
+
+// ---- Over S3 ----
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// Uploads what `bucket` holds beyond `before`: the objects delivered since.
+fn upload_new(server: &S3Server, bucket: &Bucket, before: &Bucket) {
+    let objects = bucket
+        .objects
+        .iter()
+        .filter(|(k, _)| !before.objects.contains_key(*k))
+        .map(|(k, o)| (k.clone(), o.clone()))
+        .collect();
+    upload(
+        server,
+        &Bucket {
+            objects,
+            ..bucket.clone()
+        },
+    );
+}
+
+fn upload(server: &S3Server, bucket: &Bucket) {
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        session
+            .upload(&bucket.name, &bucket.objects, 16)
+            .await
+            .unwrap();
+    });
+}
+
+fn verify_s3(server: &S3Server, bucket: &str, end: Timestamp, extra: &[&str]) -> Output {
+    let source = format!("s3://{bucket}");
+    let end = trailproof::layout::format_time(end);
+    let mut args = vec![
+        "verify",
+        source.as_str(),
+        "--endpoint-url",
+        server.endpoint.as_str(),
+        "--end",
+        end.as_str(),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    trailproof(&args, &server.env())
+}
+
+fn gets(server: &S3Server, bucket: &str) -> BTreeSet<String> {
+    server
+        .state
+        .requests()
+        .iter()
+        .filter(|r| !r.services && r.method == "GET" && !r.query.contains("list-type"))
+        .filter_map(|r| {
+            r.path
+                .strip_prefix(&format!("/{bucket}/"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn over_s3_a_second_run_reads_only_the_new_objects_and_the_anchors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    let full = simulate(&spec("grows", &["management"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    upload(&server, &before);
+    let state = path(&dir.path().join("state.json"));
+    let out = verify_s3(&server, "grows", before.as_of, &["--state", &state]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let anchors: BTreeSet<String> = load(Path::new(&state))
+        .locations
+        .iter()
+        .flat_map(|l| l.anchors.iter().map(|a| a.key.clone()))
+        .collect();
+    assert_eq!(anchors.len(), 4);
+
+    upload_new(&server, &full, &before);
+    server.state.clear();
+    let out = verify_s3(&server, "grows", full.as_of, &["--state", &state]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let new: BTreeSet<String> = full
+        .objects
+        .keys()
+        .filter(|k| !before.objects.contains_key(*k))
+        .cloned()
+        .collect();
+    let read = gets(&server, "grows");
+    let want: BTreeSet<String> = new.union(&anchors).cloned().collect();
+    let percent = |k: &String| k.replace(':', "%3A");
+    let want: BTreeSet<String> = want.iter().map(percent).collect();
+    let read: BTreeSet<String> = read.iter().map(percent).collect();
+    assert_eq!(
+        read, want,
+        "the second run reads the new objects and the anchors, nothing else"
+    );
+    let report = json(&out);
+    assert_eq!(
+        report["state"]["digests_verified"].as_u64().unwrap() as usize,
+        new.iter().filter(|k| parse_digest_key(k).is_some()).count()
+    );
+}
+
+#[test]
+fn over_s3_an_incomplete_first_run_holds_its_anchor_and_the_next_run_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    let full = simulate(&spec("retry", &["management"]), signer()).unwrap();
+    upload(&server, &full);
+    let denied = full
+        .objects
+        .keys()
+        .find(|k| k.contains("/CloudTrail/us-east-1/") && k.contains("111111111111"))
+        .unwrap()
+        .clone();
+    server.state.set_faults(Faults {
+        deny_get: vec![denied.clone()],
+        ..Faults::default()
+    });
+    let state = path(&dir.path().join("state.json"));
+    let out = verify_s3(&server, "retry", full.as_of, &["--state", &state]);
+    assert_eq!(code(&out), 2);
+    let report = json(&out);
+    assert!(report["unverified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["key"] == denied.as_str()));
+    let held = report["state"]["held"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].as_str().unwrap().contains("111111111111"));
+    let written = load(Path::new(&state));
+    assert_eq!(
+        written.locations.len(),
+        3,
+        "the location with the denied log has no anchor yet"
+    );
+
+    server.state.set_faults(Faults::default());
+    server.state.clear();
+    let out = verify_s3(&server, "retry", full.as_of, &["--state", &state]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        gets(&server, "retry")
+            .iter()
+            .any(|k| k.replace("%3A", ":") == denied),
+        "the denied log is read again"
+    );
+    assert_eq!(load(Path::new(&state)).locations.len(), 4);
+}
+
+#[test]
+fn over_s3_the_state_itself_can_live_in_a_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    let full = simulate(&spec("logs", &["management"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    upload(&server, &before);
+    // The auditor's own bucket, beside the log bucket.
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        let mut one = BTreeMap::new();
+        one.insert(
+            "readme.txt".to_string(),
+            trailproof::simulate::SimObject {
+                bytes: b"the auditor's bucket".to_vec(),
+                metadata: Default::default(),
+            },
+        );
+        session.upload("audit", &one, 1).await.unwrap();
+    });
+    let url = "s3://audit/trailproof/grows.state.json";
+    server.state.clear();
+    let out = verify_s3(&server, "logs", before.as_of, &["--state", url]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let puts: Vec<String> = server
+        .state
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        puts,
+        vec!["/audit/trailproof/grows.state.json".to_string()],
+        "the one write is the state's"
+    );
+    upload_new(&server, &full, &before);
+    let out = verify_s3(&server, "logs", full.as_of, &["--state", url]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["state"]["sequence"], 2);
+    assert_eq!(report["state"]["path"], url);
+}

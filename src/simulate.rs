@@ -238,7 +238,7 @@ impl Bucket {
     pub fn as_it_stood(&self, at: Timestamp) -> Bucket {
         let mut kept = BTreeMap::new();
         for (key, object) in &self.objects {
-            if !crate::layout::parse_digest_key(key).is_some_and(|n| n.end <= at) {
+            if crate::layout::parse_digest_key(key).is_none_or(|n| n.end > at) {
                 continue;
             }
             let listed = crate::hash::inflate_to_vec(&object.bytes, u64::MAX)

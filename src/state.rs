@@ -382,14 +382,18 @@ pub async fn recheck<S: Store>(
     store: &S,
     state: &State,
     proof: &BTreeMap<Location, LocationProof>,
-    horizon: Timestamp,
-    jobs: usize,
-    strict: bool,
+    opts: &crate::verify::Options,
     slice: Option<Slice>,
 ) -> Recheck {
     let mut out = Recheck::default();
     let resume = state.resume();
-    for l in &state.locations {
+    let (horizon, jobs, strict) = (opts.horizon, opts.jobs.clamp(1, 64), opts.strict);
+    // Only what this run looks at: the locations under its source that its filters select.
+    let root = store.root();
+    let selected = state.locations.iter().filter(|l| {
+        opts.selects_location(&l.location) && l.location.account_root().starts_with(root)
+    });
+    for l in selected {
         let start = resume.locations.get(&l.location).map(|r| r.start);
         recheck_location(
             store,
@@ -772,7 +776,7 @@ pub fn advance(
     troubled: &BTreeSet<Location>,
     horizon: Timestamp,
     report_sha256: String,
-) -> (State, Vec<String>) {
+) -> State {
     let now = chrono::Utc::now();
     let mut locations: BTreeMap<Location, LocationState> = prior
         .map(|p| {
@@ -782,10 +786,8 @@ pub fn advance(
                 .collect()
         })
         .unwrap_or_default();
-    let mut held = Vec::new();
     for (location, proved) in proof {
         if !proved.complete || troubled.contains(&location) {
-            held.push(location.account_root() + &location.region);
             continue;
         }
         let entry = locations
@@ -859,7 +861,7 @@ pub fn advance(
         }
         entry.ledger = ledger.into_values().collect();
     }
-    let state = State {
+    State {
         format: FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         bucket: bucket.to_string(),
@@ -872,8 +874,7 @@ pub fn advance(
             .into_values()
             .filter(|l| !l.anchors.is_empty() || !l.ledger.is_empty())
             .collect(),
-    };
-    (state, held)
+    }
 }
 
 /// The chain a digest belongs to: its folder's trail and home region.
@@ -1137,18 +1138,7 @@ impl Held {
     ) -> (BTreeMap<Location, LocationProof>, BTreeSet<Location>) {
         let proof = self.proof.take();
         let found = match &self.prior {
-            Some((state, _)) => {
-                recheck(
-                    store,
-                    state,
-                    &proof,
-                    opts.horizon,
-                    opts.jobs.clamp(1, 64),
-                    opts.strict,
-                    self.slice,
-                )
-                .await
-            }
+            Some((state, _)) => recheck(store, state, &proof, opts, self.slice).await,
             None => Recheck::default(),
         };
         let anchors = self.prior.as_ref().map_or(0, |(s, _)| {
@@ -1230,7 +1220,7 @@ impl Held {
             Some((s, sha)) => (Some(s), Some(sha.as_str())),
             None => (None, None),
         };
-        let (state, _) = advance(
+        let state = advance(
             prior,
             prior_sha,
             bucket,

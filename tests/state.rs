@@ -641,3 +641,144 @@ fn over_s3_the_state_itself_can_live_in_a_bucket() {
     assert_eq!(report["state"]["sequence"], 2);
     assert_eq!(report["state"]["path"], url);
 }
+
+#[test]
+fn over_s3_two_runs_at_once_on_one_state_cannot_both_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"));
+    server.trust(signer());
+    let full = simulate(&spec("race", &["management"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    upload(&server, &before);
+    runtime().block_on(async {
+        let session = Session::connect(&server.aws_options()).await.unwrap();
+        session.upload("audit", &BTreeMap::new(), 1).await.unwrap();
+    });
+    let url = "s3://audit/race.state.json";
+    let out = verify_s3(&server, "race", before.as_of, &["--state", url]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    upload_new(&server, &full, &before);
+    // Slow enough that both read the state before either writes it.
+    server.state.set_faults(Faults {
+        delay: std::time::Duration::from_millis(15),
+        ..Faults::default()
+    });
+    let end = full.as_of;
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| verify_s3(&server, "race", end, &["--state", url]));
+        let b = s.spawn(|| verify_s3(&server, "race", end, &["--state", url]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mut codes = [code(&a), code(&b)];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [0, 2],
+        "one run writes the state, the other is refused"
+    );
+    let lost = if code(&a) == 2 { &a } else { &b };
+    let stderr = String::from_utf8_lossy(&lost.stderr);
+    assert!(stderr.contains("written by another run"), "{stderr}");
+    // The state is the winner's: the second of the sequence.
+    server.state.set_faults(Faults::default());
+    let out = verify_s3(&server, "race", end, &["--state", url]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["state"]["sequence"], 3);
+}
+
+/// The same over SeaweedFS, a second real S3 server: the log bucket and the auditor's state
+/// bucket on it, a second run that carries the state, and two runs at once refused the
+/// second write.
+#[test]
+fn over_seaweedfs_the_state_carries_forward_and_a_racing_write_is_refused() {
+    let Some(weed) = needs(
+        common::seaweed::Seaweed::start(),
+        "over_seaweedfs_the_state_carries_forward_and_a_racing_write_is_refused",
+    ) else {
+        return;
+    };
+    let full = simulate(&spec("sw-logs", &["management"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    let put = |bucket: &Bucket| {
+        runtime().block_on(async {
+            let session = Session::connect(&weed.aws_options()).await.unwrap();
+            session
+                .upload(&bucket.name, &bucket.objects, 16)
+                .await
+                .unwrap();
+        })
+    };
+    put(&before);
+    put(&Bucket {
+        name: "sw-audit".into(),
+        objects: BTreeMap::new(),
+        ..before.clone()
+    });
+    let env = [
+        ("AWS_ACCESS_KEY_ID", common::seaweed::ACCESS_KEY.to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            common::seaweed::SECRET_KEY.to_string(),
+        ),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    let pem = pem();
+    let run = |end: Timestamp| {
+        let end = trailproof::layout::format_time(end);
+        trailproof(
+            &[
+                "verify",
+                "s3://sw-logs",
+                "--endpoint-url",
+                &weed.endpoint,
+                "--public-keys",
+                &pem,
+                "--end",
+                &end,
+                "--format",
+                "json",
+                "--state",
+                "s3://sw-audit/trailproof/state.json",
+            ],
+            &env,
+        )
+    };
+    let out = run(before.as_of);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let rest = Bucket {
+        objects: full
+            .objects
+            .iter()
+            .filter(|(k, _)| !before.objects.contains_key(*k))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect(),
+        ..full.clone()
+    };
+    put(&rest);
+    let out = run(full.as_of);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["state"]["sequence"], 2);
+    assert_eq!(report["state"]["anchors"], 4);
+    assert_eq!(
+        report["state"]["digests_verified"].as_u64().unwrap() as usize,
+        rest.objects
+            .keys()
+            .filter(|k| parse_digest_key(k).is_some())
+            .count()
+    );
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(full.as_of));
+        let b = s.spawn(|| run(full.as_of));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mut codes = [code(&a), code(&b)];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [0, 2],
+        "one run writes the state, the other is refused: {}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+}

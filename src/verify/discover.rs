@@ -122,11 +122,7 @@ impl<S: Store> Discovery<'_, S> {
                 }
             }
         }
-        account_roots.retain(|(_, org, account)| {
-            (self.opts.accounts.is_empty() || self.opts.accounts.contains(account))
-                && (self.opts.orgs.is_empty()
-                    || org.as_ref().is_some_and(|o| self.opts.orgs.contains(o)))
-        });
+        account_roots.retain(|(_, org, account)| self.opts.selects_account(org.as_ref(), account));
 
         // account → CloudTrail-Digest/<region>/ and CloudTrail/<region>/.
         let mut region_folders = Vec::new();
@@ -157,10 +153,7 @@ impl<S: Store> Discovery<'_, S> {
                 if !is_region(region) {
                     self.not_dates.push(sub.clone());
                 }
-                if is_region(region)
-                    && (self.opts.regions.is_empty()
-                        || self.opts.regions.iter().any(|r| r == region))
-                {
+                if is_region(region) && self.opts.selects_region(region) {
                     locations.insert(Location {
                         region: region.to_string(),
                         ..base.clone()

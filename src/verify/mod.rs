@@ -164,6 +164,22 @@ pub fn settle_location(evidence: LocationEvidence, rules: &Judging<'_>, bucket: 
 }
 
 impl Options {
+    /// Whether the account (and organization) filters select a location's account.
+    fn selects_account(&self, org: Option<&String>, account: &String) -> bool {
+        (self.accounts.is_empty() || self.accounts.contains(account))
+            && (self.orgs.is_empty() || org.is_some_and(|o| self.orgs.contains(o)))
+    }
+
+    fn selects_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+
+    /// Whether the filters select `location`.
+    pub fn selects_location(&self, location: &Location) -> bool {
+        self.selects_account(location.org_id.as_ref(), &location.account)
+            && self.selects_region(&location.region)
+    }
+
     pub fn judging(&self) -> Judging<'_> {
         Judging {
             start: self.start,

@@ -6,7 +6,10 @@
 //! trips cost) it prints the server's ceiling for plain concurrent GETs of the same objects and
 //! trailproof's wall time and objects per second (each the best of 3 runs), the AWS CLI's (one
 //! run per account and region, as it requires), and the ratios; then the CPU time each side and
-//! the server used in those runs. Then peak RSS of `verify` at 1× and 10× the objects.
+//! the server used in those runs, and trailproof's wall time against the two floors: the
+//! round-trip floor (the dependent round trips the layout needs, plus the hashing over every
+//! core) and the CPU floor (the ceiling's CPU plus the hashing, over every core), whichever
+//! binds. Then peak RSS of `verify` at 1× and 10× the objects.
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
 //! TRAILPROOF_BENCH_DELAYS_MS ("0,20,50"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
@@ -43,6 +46,10 @@ const START: &str = "2024-01-01T00:00:00Z";
 /// neighbour's load on a shared machine spoils single runs of about a second. The AWS CLI, tens of
 /// seconds a run and bound by round trips, runs once.
 const ROUNDS: usize = 3;
+
+/// The round trips one after another that verifying the bench bucket needs at least (see the
+/// floors table).
+const ROUND_TRIPS: u32 = 6;
 
 const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
@@ -284,6 +291,7 @@ fn main() {
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut cpu_rows = Vec::new();
+    let mut floor_rows = Vec::new();
     println!();
     println!("| delay | GET ceiling (obj/s) | trailproof | obj/s | % of ceiling | requests/s | AWS CLI | obj/s | requests/s | CLI ÷ trailproof |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -349,6 +357,20 @@ fn main() {
             false => format!("{:.2} s", cpu.as_secs_f64() / cores as f64),
             true => "-".to_string(),
         };
+        // The round-trip floor: the dependent round trips the layout needs (HeadBucket with the
+        // root and `AWSLogs/` listings; the account folders; the trees, naming the regions; the
+        // named day folders; the digests; the logs), plus inflating and hashing every object
+        // spread over every core. The CPU floor: the ceiling's CPU (server and client) plus the
+        // hashing, over every core.
+        let rt_floor = ROUND_TRIPS as f64 * delay as f64 / 1e3 + hash_cpu.as_secs_f64() / cores as f64;
+        let cpu_floor = (ceiling_cpu + hash_cpu).as_secs_f64() / cores as f64;
+        floor_rows.push(format!(
+            "| {delay} ms | {:.2} s | {rt_floor:.2} s | {cpu_floor:.2} s | {} | {:.2}x | {:.2}x |",
+            tp_wall.as_secs_f64(),
+            if rt_floor >= cpu_floor { "round trips" } else { "CPU" },
+            tp_wall.as_secs_f64() / rt_floor,
+            tp_wall.as_secs_f64() / cpu_floor,
+        ));
         cpu_rows.push(format!(
             "| {delay} ms | {:.2} s | {:.2} s | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} |",
             ceiling_time.as_secs_f64(),
@@ -426,6 +448,12 @@ fn main() {
     println!("| delay | ceiling wall | ceiling CPU (server + client) | floor: (ceiling CPU + inflate & SHA-256) ÷ cores | wall at 70% of ceiling | trailproof wall | trailproof CPU | server CPU meanwhile | (trailproof + server CPU) ÷ cores |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for row in cpu_rows {
+        println!("{row}");
+    }
+    println!();
+    println!("| delay | trailproof wall | round-trip floor | CPU floor | binds | ÷ round-trip floor | ÷ CPU floor |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in floor_rows {
         println!("{row}");
     }
 

@@ -79,42 +79,76 @@ pub(super) async fn verify_location<S: Store>(ctx: &Ctx<'_, S>, work: LocationWo
         }
     }
     let days: Vec<(NaiveDate, DayFolders)> = work.days.into_iter().collect();
-    let mut listing = ctx.list_day(days.first().map(|(_, d)| d)).await;
-    let mut hashing = stream::FuturesUnordered::new();
-    let mut hashed = Vec::new();
-    for (i, (date, _)) in days.iter().enumerate() {
-        let current = std::mem::take(&mut listing);
-        let next = ctx.list_day(days.get(i + 1).map(|(_, d)| d));
-        let (logs, listed) = driving(&mut hashing, &mut hashed, async {
-            futures::join!(run.day(*date, current), next)
-        })
-        .await;
-        for results in hashed.drain(..) {
+    let start = run.start;
+    let mut queued = days.iter();
+    let mut flow = Flow {
+        hashing: stream::FuturesUnordered::new(),
+        hashed: Vec::new(),
+        ahead: stream::FuturesOrdered::new(),
+        ready: std::collections::VecDeque::new(),
+    };
+    for (date, _) in &days {
+        while flow.ahead.len() + flow.ready.len() < ctx.days_ahead.max(1) {
+            match queued.next() {
+                Some((_, d)) => flow.ahead.push_back(ctx.read_day(d, start)),
+                None => break,
+            }
+        }
+        let current = flow.next_day().await.unwrap_or_default();
+        let logs = flow.driving(run.day(*date, current)).await;
+        for results in flow.hashed.drain(..) {
             run.compare(results);
         }
-        listing = listed;
-        hashing.push(hash_logs(ctx, logs));
+        flow.hashing.push(hash_logs(ctx, logs));
     }
-    while let Some(results) = hashing.next().await {
+    while let Some(results) = flow.hashing.next().await {
         run.compare(results);
     }
     run.finish().await
 }
 
-/// Awaits `f` while also driving `pending`, keeping what they finish in `done`.
-pub(super) async fn driving<F: std::future::Future, P: std::future::Future>(
-    pending: &mut stream::FuturesUnordered<P>,
-    done: &mut Vec<P::Output>,
-    f: F,
-) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    future::poll_fn(|cx| {
-        while let std::task::Poll::Ready(Some(out)) = pending.poll_next_unpin(cx) {
-            done.push(out);
+/// What a location has in flight besides the day being checked: the logs of earlier days
+/// being hashed, and the next days being listed and their digests read, each driven while
+/// the location awaits anything else, so that none waits on the others' turn.
+struct Flow<P: std::future::Future, A: std::future::Future> {
+    hashing: stream::FuturesUnordered<P>,
+    hashed: Vec<P::Output>,
+    ahead: stream::FuturesOrdered<A>,
+    ready: std::collections::VecDeque<A::Output>,
+}
+
+impl<P: std::future::Future, A: std::future::Future> Flow<P, A> {
+    fn poll_flow(&mut self, cx: &mut std::task::Context<'_>) {
+        while let std::task::Poll::Ready(Some(out)) = self.hashing.poll_next_unpin(cx) {
+            self.hashed.push(out);
         }
-        f.as_mut().poll(cx)
-    })
-    .await
+        while let std::task::Poll::Ready(Some(day)) = self.ahead.poll_next_unpin(cx) {
+            self.ready.push_back(day);
+        }
+    }
+
+    /// The next day read ahead, in date order; `None` when none is in flight.
+    async fn next_day(&mut self) -> Option<A::Output> {
+        future::poll_fn(|cx| {
+            self.poll_flow(cx);
+            match self.ready.pop_front() {
+                Some(day) => std::task::Poll::Ready(Some(day)),
+                None if self.ahead.is_empty() => std::task::Poll::Ready(None),
+                None => std::task::Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Awaits `f` while driving what is in flight.
+    async fn driving<F: std::future::Future>(&mut self, f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        future::poll_fn(|cx| {
+            self.poll_flow(cx);
+            f.as_mut().poll(cx)
+        })
+        .await
+    }
 }
 
 /// A log that valid digests of selected scopes list, with what each of them recorded.
@@ -245,7 +279,7 @@ impl<S: Store> LocationRun<'_, '_, S> {
                 listed.insert(object.key.clone(), object.clone());
             }
         }
-        let mut checks = self.check_digests(listing.digests).await;
+        let mut checks = self.check_digests(listing.digests, listing.read).await;
         self.look_up_predecessors(&mut checks).await;
         let logs = self.take_listed_logs(&checks);
         for mut check in checks {
@@ -260,8 +294,13 @@ impl<S: Store> LocationRun<'_, '_, S> {
         logs
     }
 
-    /// Reads and checks each listed digest in range that was not read already.
-    pub(super) async fn check_digests(&mut self, objects: Vec<ObjectInfo>) -> Vec<DigestCheck> {
+    /// Checks each listed digest in range that was not checked already: `read` holds those
+    /// read ahead; the others are read now.
+    pub(super) async fn check_digests(
+        &mut self,
+        objects: Vec<ObjectInfo>,
+        mut read: HashMap<String, DigestCheck>,
+    ) -> Vec<DigestCheck> {
         let mut wanted = Vec::new();
         let mut checks = Vec::new();
         for object in objects {
@@ -280,7 +319,10 @@ impl<S: Store> LocationRun<'_, '_, S> {
                             name,
                             DigestStatus::Unverified(cause),
                         )),
-                        None => wanted.push((object.key, name)),
+                        None => match read.remove(&object.key) {
+                            Some(check) => checks.push(check),
+                            None => wanted.push((object.key, name)),
+                        },
                     }
                 }
                 Some(name) if name.end > self.ctx.opts.end => self.out.after_end += 1,

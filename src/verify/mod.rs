@@ -69,6 +69,9 @@ const NAMED_DAYS: i64 = 31;
 /// per location in flight is about two days of its log names.
 const JOBS_PER_LOCATION: usize = 4;
 
+/// At most this many of a location's days are read ahead of the day being checked.
+const MAX_DAYS_AHEAD: usize = 8;
+
 /// The phases a run goes through, for progress reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -446,17 +449,21 @@ pub async fn execute_as_keys_arrive<S: Store>(
     let mut findings = Vec::new();
     opts.phase(Phase::Verifying, 0);
     let jobs = opts.jobs.max(1);
+    // Adapting, the bound is far above what is usually in flight: locations are let in for a
+    // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
+    let share = if opts.adaptive { jobs / 4 } else { jobs };
+    let at_once = (share / JOBS_PER_LOCATION).max(2);
+    // Places no location takes go to reading days ahead: memory stays about `at_once`
+    // location-days.
+    let days_ahead = (at_once / work.len().max(1)).clamp(2, MAX_DAYS_AHEAD);
     let ctx = Ctx {
         store,
         opts: &opts,
         keys,
         bucket: store.bucket().into(),
         pace: pace::Pace::new(jobs, opts.adaptive),
+        days_ahead,
     };
-    // Adapting, the bound is far above what is usually in flight: locations are let in for a
-    // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
-    let share = if opts.adaptive { jobs / 4 } else { jobs };
-    let at_once = (share / JOBS_PER_LOCATION).max(2);
     let outcomes: Vec<Outcome> = stream::iter(work)
         .map(|w| verify_location(&ctx, w))
         .buffer_unordered(at_once)

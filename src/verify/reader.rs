@@ -13,6 +13,10 @@ pub(super) struct Ctx<'s, S> {
     pub(super) keys: ArrivingKeys,
     pub(super) bucket: Arc<str>,
     pub(super) pace: pace::Pace,
+    /// How many of a location's days are listed and their digests read ahead of the day being
+    /// checked: more when few locations share the run, so that a long range of one location is
+    /// not one round trip a day.
+    pub(super) days_ahead: usize,
 }
 
 /// The objects of one date of one location, and the folders that could not be listed.
@@ -25,6 +29,8 @@ pub(super) struct DayListing {
     pub(super) digests_unlisted: Option<String>,
     /// Folders inside the day folders (digests first): CloudTrail writes none.
     pub(super) nested: Vec<(bool, String)>,
+    /// The listed digests in range already read and checked, by key.
+    pub(super) read: HashMap<String, DigestCheck>,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -83,6 +89,26 @@ impl<S: Store> Ctx<'_, S> {
             }
         }
         out
+    }
+
+    /// Lists one date's folders and reads the digests in range there (from `start`), so that
+    /// the date is ready to be checked when its turn comes.
+    pub(super) async fn read_day(&self, day: &DayFolders, start: Option<Timestamp>) -> DayListing {
+        let mut listing = self.list_day(Some(day)).await;
+        let wanted: Vec<(String, DigestName)> = listing
+            .digests
+            .iter()
+            .filter(|o| o.archived().is_none())
+            .filter_map(|o| Some((o.key.clone(), parse_digest_key(&o.key)?)))
+            .filter(|(_, name)| self.opts.in_range(name.end) && start.is_none_or(|s| name.end >= s))
+            .collect();
+        listing.read = self
+            .read_digests(wanted)
+            .await
+            .into_iter()
+            .map(|c| (c.key.clone(), c))
+            .collect();
+        listing
     }
 
     /// Reads and checks digests, in parallel.

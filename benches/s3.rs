@@ -362,12 +362,17 @@ fn main() {
         // named day folders; the digests; the logs), plus inflating and hashing every object
         // spread over every core. The CPU floor: the ceiling's CPU (server and client) plus the
         // hashing, over every core.
-        let rt_floor = ROUND_TRIPS as f64 * delay as f64 / 1e3 + hash_cpu.as_secs_f64() / cores as f64;
+        let rt_floor =
+            ROUND_TRIPS as f64 * delay as f64 / 1e3 + hash_cpu.as_secs_f64() / cores as f64;
         let cpu_floor = (ceiling_cpu + hash_cpu).as_secs_f64() / cores as f64;
         floor_rows.push(format!(
             "| {delay} ms | {:.2} s | {rt_floor:.2} s | {cpu_floor:.2} s | {} | {:.2}x | {:.2}x |",
             tp_wall.as_secs_f64(),
-            if rt_floor >= cpu_floor { "round trips" } else { "CPU" },
+            if rt_floor >= cpu_floor {
+                "round trips"
+            } else {
+                "CPU"
+            },
             tp_wall.as_secs_f64() / rt_floor,
             tp_wall.as_secs_f64() / cpu_floor,
         ));

@@ -3,8 +3,9 @@
 //! are linked and leftovers judged when a location is done; every outcome goes into one
 //! [`Report`].
 //!
-//! Memory does not grow with the number of logs: a location holds the logs of about two days
-//! (those listed by digests, and the folder listing awaiting the next day's digests), plus a
+//! Memory does not grow with the number of logs: a location holds the logs of a few days (those
+//! listed by digests, the folder listing awaiting the next day's digests, and over a network up
+//! to `MAX_DAYS_AHEAD` days listed and read ahead when few locations share the run), plus a
 //! compact record of each digest (its links, without its list of logs) for chain linking, plus
 //! what will be reported anyway. A few locations are verified at once, and the next day's
 //! folders are listed while the current day is checked.
@@ -70,7 +71,7 @@ const NAMED_DAYS: i64 = 31;
 const JOBS_PER_LOCATION: usize = 4;
 
 /// At most this many of a location's days are read ahead of the day being checked.
-const MAX_DAYS_AHEAD: usize = 8;
+const MAX_DAYS_AHEAD: usize = 4;
 
 /// The phases a run goes through, for progress reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -453,9 +454,13 @@ pub async fn execute_as_keys_arrive<S: Store>(
     // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
     let share = if opts.adaptive { jobs / 4 } else { jobs };
     let at_once = (share / JOBS_PER_LOCATION).max(2);
-    // Places no location takes go to reading days ahead: memory stays about `at_once`
-    // location-days.
-    let days_ahead = (at_once / work.len().max(1)).clamp(2, MAX_DAYS_AHEAD);
+    // Over a network, places no location takes go to reading days ahead: memory stays about
+    // `at_once` location-days. A disk never makes a day wait on round trips: the next day is
+    // listed while one is checked, no more.
+    let days_ahead = match store.reads_now() {
+        Some(_) => 2,
+        None => (at_once / work.len().max(1)).clamp(2, MAX_DAYS_AHEAD),
+    };
     let ctx = Ctx {
         store,
         opts: &opts,

@@ -4,8 +4,8 @@
 //! trip), more in flight is more throughput, so the limit doubles at first and then grows by a
 //! quarter; once requests queue (they take twice the round trip: the source or this machine's
 //! CPU is the bound), it steps down by a quarter; when the source throttles (503 SlowDown, 429)
-//! it halves. Additive increase, multiplicative decrease, between [`MIN_AUTO`] and the `--jobs`
-//! bound.
+//! it halves, and while a steady share of answers is throttled it grows only by a quarter.
+//! Additive increase, multiplicative decrease, between [`MIN_AUTO`] and the `--jobs` bound.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -153,14 +153,17 @@ impl Pace {
         let limit = self.limit.load(Relaxed);
         let busy = self.window_peak.swap(0, Relaxed) * 10 >= limit * 9;
         // Throttling that grows (with what this run sends) is halved; a steady share of it (a
-        // partition that throttles whatever is sent, retried within the SDK) only stops the
-        // climb: halving again and again would not make it stop, only make the run slower.
+        // partition that throttles whatever is sent, retried within the SDK) only ends the
+        // doubling of a slow start: halving again and again would not make it stop, only make the run
+        // slower, and if more in flight makes it grow, the next window halves.
         let share = (throttles - w.throttles_at_open) as f64 / finished as f64;
         let growing = share > w.throttled_share * 1.5 + 0.01 || share > 0.25;
         let previous_share = std::mem::replace(&mut w.throttled_share, share);
         let next = if share > 0.0 && (growing || previous_share == 0.0) {
             w.slow_start = false;
             (limit / 2).max(MIN_AUTO)
+        } else if share > 0.0 && busy && mean_us <= base * 2.0 {
+            limit + (limit / 4).max(1)
         } else if share > 0.0 {
             limit
         } else if mean_us > base * 2.0 {

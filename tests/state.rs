@@ -782,3 +782,53 @@ fn over_seaweedfs_the_state_carries_forward_and_a_racing_write_is_refused() {
         String::from_utf8_lossy(&b.stderr)
     );
 }
+
+/// A run narrowed by `--account` re-checks only that account, and leaves the others' anchors
+/// and ledger as they were.
+#[test]
+fn a_narrowed_run_rechecks_only_what_it_selects_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("narrowed", &["management"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+    let before = load(&state);
+    let other = before
+        .locations
+        .iter()
+        .find(|l| l.location.account == "222222222222")
+        .unwrap()
+        .clone();
+    let rewritten = other
+        .ledger
+        .iter()
+        .find(|r| r.object == "log")
+        .unwrap()
+        .key
+        .clone();
+    let mut grown = full.clone();
+    grown.objects.get_mut(&rewritten).unwrap().bytes = trailproof::hash::gzip(b"{\"Records\":[]}");
+    let day2 = copy(dir.path(), "day2", &grown);
+
+    let out = verify_with_state(&path(&day2), &state, &["--account", "111111111111"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    let report = json(&out);
+    assert!(kinds(&report)
+        .iter()
+        .all(|(_, k)| !k.contains("222222222222")));
+    let after = load(&state);
+    let kept = after
+        .locations
+        .iter()
+        .find(|l| l.location == other.location)
+        .unwrap();
+    assert_eq!(
+        kept, &other,
+        "the account not selected keeps its anchors and ledger"
+    );
+
+    // The whole bucket again: the rewritten log is found.
+    let out = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(code(&out), 1);
+    assert!(errors(&json(&out)).contains(&("log_changed_since_verified".to_string(), rewritten)));
+}

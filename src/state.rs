@@ -224,6 +224,32 @@ impl State {
             )));
         }
         for l in &self.locations {
+            // Every row is an object of its location's folders, named as CloudTrail names them:
+            // the re-check lists the folders the rows are in, and nothing else.
+            let (digests, logs) = (l.location.digest_folder(), l.location.log_folder());
+            for row in &l.ledger {
+                let fits = match row.object.as_str() {
+                    "digest" => {
+                        row.key.starts_with(&digests)
+                            && parse_digest_key(&row.key)
+                                .is_some_and(|n| n.scope.location == l.location)
+                    }
+                    "log" => {
+                        row.key.starts_with(&logs)
+                            && parse_log_key(&row.key).is_some_and(|n| n.location == l.location)
+                    }
+                    _ => false,
+                };
+                if !fits {
+                    return Err(StateError::Refused(format!(
+                        "the state's ledger row {:?} ({}) is not an object of its location {}{}",
+                        row.key,
+                        row.object,
+                        l.location.account_root(),
+                        l.location.region
+                    )));
+                }
+            }
             for anchor in &l.anchors {
                 let check = anchor.as_check(bucket).ok_or_else(|| {
                     StateError::Refused(format!(

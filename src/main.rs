@@ -434,6 +434,11 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             }
             let store = LocalStore::open(Path::new(&args.source), args.bucket.as_deref())
                 .map_err(|e| e.to_string())?;
+            // Compared with what earlier runs verified, a copy's files answer for themselves.
+            let store = match held {
+                Some(_) => store.with_file_sizes(),
+                None => store,
+            };
             let custody_key = match &args.custody_key {
                 Some(path) => Some(CustodyKey::load(path).map_err(|e| e.to_string())?),
                 None => None,

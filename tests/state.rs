@@ -836,3 +836,29 @@ fn a_narrowed_run_rechecks_only_what_it_selects_and_keeps_the_rest() {
     assert_eq!(code(&out), 1);
     assert!(errors(&json(&out)).contains(&("log_changed_since_verified".to_string(), rewritten)));
 }
+
+/// A copy's file edited after the copy was made, its manifest left as it was: the file's own
+/// size gives it away, and it is read again and reported.
+#[test]
+fn a_file_edited_in_a_copy_behind_its_manifest_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("edited-copy", &["management"]), signer()).unwrap();
+    let day1 = copy(dir.path(), "day1", &as_it_stood(&full, hour(6)));
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+    let row = load(&state).locations[0]
+        .ledger
+        .iter()
+        .find(|r| r.object == "log")
+        .unwrap()
+        .clone();
+    let day2 = copy(dir.path(), "day2", &full);
+    std::fs::write(
+        day2.join(&row.key),
+        trailproof::hash::gzip(b"{\"Records\":[]}"),
+    )
+    .unwrap();
+    let out = verify_with_state(&path(&day2), &state, &[]);
+    assert_eq!(code(&out), 1);
+    assert!(errors(&json(&out)).contains(&("log_changed_since_verified".to_string(), row.key)));
+}

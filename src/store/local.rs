@@ -181,6 +181,8 @@ pub struct LocalStore {
     pins: Arc<std::collections::HashMap<String, String>>,
     /// Each copied object's place in the manifest, by key: what the source said of it.
     recorded: Arc<std::collections::HashMap<String, usize>>,
+    /// List each file's own size, not the one the manifest recorded (`with_file_sizes`).
+    file_sizes: bool,
 }
 
 impl LocalStore {
@@ -231,7 +233,16 @@ impl LocalStore {
             checked_folders: Default::default(),
             pins: Default::default(),
             recorded: Arc::new(recorded),
+            file_sizes: false,
         })
+    }
+
+    /// Lists each file with its own size on disk, where the manifest says what size it had at
+    /// the source: a file changed in the copy since then shows, unless its size stayed. For
+    /// comparing a copy with what an earlier run verified (`--state`); a stat a file.
+    pub fn with_file_sizes(mut self) -> LocalStore {
+        self.file_sizes = true;
+        self
     }
 
     /// Reads these versions of these keys (copied under `trailproof-versions/`) instead of the
@@ -721,8 +732,8 @@ impl LocalStore {
             } else {
                 // Files and links alike are objects; a link is checked when it is read.
                 let mut object = self.described(key);
-                if object.size.is_none() && kind.is_file() {
-                    // Not recorded by a manifest: the file's own size, all a folder can tell.
+                if (object.size.is_none() || self.file_sizes) && kind.is_file() {
+                    // Not recorded by a manifest, or asked for: the file's own size.
                     object.size = entry.metadata().ok().map(|m| m.len());
                 }
                 listing.objects.push(object);

@@ -413,7 +413,6 @@ pub async fn recheck<S: Store>(
 ) -> Recheck {
     let mut out = Recheck::default();
     let resume = state.resume();
-    let (horizon, jobs, strict) = (opts.horizon, opts.jobs.clamp(1, 64), opts.strict);
     // Only what this run looks at: the locations under its source that its filters select.
     let root = store.root();
     let selected = state.locations.iter().filter(|l| {
@@ -426,9 +425,7 @@ pub async fn recheck<S: Store>(
             l,
             start,
             proof.get(&l.location),
-            horizon,
-            jobs,
-            strict,
+            opts,
             slice,
             &mut out,
         )
@@ -457,18 +454,18 @@ fn day_folders(base: &str, from: NaiveDate, to: NaiveDate) -> Vec<String> {
     folders
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Re-checks one location of the state: `start` is where this run resumed it, `proved` what
+/// this run proved of it.
 async fn recheck_location<S: Store>(
     store: &S,
     l: &LocationState,
     start: Option<Timestamp>,
     proved: Option<&LocationProof>,
-    horizon: Timestamp,
-    jobs: usize,
-    strict: bool,
+    opts: &crate::verify::Options,
     slice: Option<Slice>,
     out: &mut Recheck,
 ) {
+    let (horizon, jobs, strict) = (opts.horizon, opts.jobs.clamp(1, 64), opts.strict);
     let location = &l.location;
     let (findings_before, unverified_before) = (out.findings.len(), out.unverified.len());
     // What the ledger covers: everything before the resumption (or, for a location with no

@@ -179,8 +179,6 @@ pub struct LocalStore {
     checked_folders: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     /// Versions to read instead of the current object (`--versions`), by key.
     pins: Arc<std::collections::HashMap<String, String>>,
-    /// Each copied object's place in the manifest, by key: what the source said of it.
-    recorded: Arc<std::collections::HashMap<String, usize>>,
     /// List each file's own size, not the one the manifest recorded (`with_file_sizes`).
     file_sizes: bool,
 }
@@ -220,11 +218,11 @@ impl LocalStore {
             .flat_map(|m| &m.unreadable)
             .map(|u| (u.key.clone(), u.cause.clone()))
             .collect();
-        let recorded = manifest
-            .iter()
-            .flat_map(|m| m.objects.iter().enumerate())
-            .map(|(i, o)| (o.key.clone(), i))
-            .collect();
+        // In key order, so that what the source said of an object is found without an index.
+        let mut manifest = manifest;
+        if let Some(m) = manifest.as_mut() {
+            m.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        }
         Ok(LocalStore {
             root,
             bucket,
@@ -232,7 +230,6 @@ impl LocalStore {
             unreadable: Arc::new(unreadable),
             checked_folders: Default::default(),
             pins: Default::default(),
-            recorded: Arc::new(recorded),
             file_sizes: false,
         })
     }
@@ -255,10 +252,13 @@ impl LocalStore {
     /// An object listed in the copy, with what the manifest recorded of it at the source (its
     /// size, ETag, last-modified time and version), if the manifest lists it.
     fn described(&self, key: String) -> ObjectInfo {
-        let recorded = self
-            .recorded
-            .get(&key)
-            .and_then(|&i| self.manifest.as_ref()?.objects.get(i));
+        let recorded = self.manifest.as_ref().and_then(|m| {
+            let at = m
+                .objects
+                .binary_search_by(|o| o.key.as_str().cmp(&key))
+                .ok()?;
+            m.objects.get(at)
+        });
         match recorded {
             Some(o) => ObjectInfo {
                 size: Some(o.size),

@@ -542,7 +542,10 @@ async fn run_verify(mut args: VerifyArgs) -> Result<i32, String> {
             report.notes.push(format!(
                 "the state was not written to {place}: the next run starts from the state before"
             ));
-            report.exit_code = report.exit_code.max(exit::INCOMPLETE);
+            // Incomplete, unless findings already failed the run (1 wins over 2).
+            if report.exit_code != exit::FINDINGS {
+                report.exit_code = exit::INCOMPLETE;
+            }
         }
     }
     let mut code = write_reports(

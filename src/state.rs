@@ -23,6 +23,7 @@ use crate::digest::{DigestBody, DigestCheck, DigestStatus, PreviousDigest};
 use crate::finding::{Finding, Kind, Unverified};
 use crate::keys::KeyRing;
 use crate::layout::{format_time, parse_digest_key, parse_log_key, Location, Timestamp};
+use crate::report::StateRun;
 use crate::store::{HashFailure, Store, StoreError};
 use crate::verify::{LocationProof, Resume, ResumeAt, UNLISTED_AFTER};
 
@@ -759,33 +760,6 @@ async fn read_hash<S: Store>(
             Err(HashFailure::Store(e)) => Err(Err(e)),
         }
     }
-}
-
-/// What a run with a state did, for its report.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateRun {
-    /// Where the state is kept.
-    pub path: String,
-    /// SHA-256 of the state the run started from; `None` for a first run or a reset.
-    pub previous: Option<String>,
-    /// The sequence number of the state this run writes.
-    pub sequence: u64,
-    /// `--state-reset`: the state was not used, and the run verified everything.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub reset: bool,
-    /// Anchors the run resumed from.
-    pub anchors: usize,
-    /// Digests verified that no earlier run had.
-    pub digests_verified: usize,
-    pub objects_relisted: usize,
-    pub objects_compared: usize,
-    pub objects_reread: usize,
-    pub objects_rehashed: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reverify: Option<String>,
-    /// Locations whose anchors stay where they were (something in them did not verify).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub held: Vec<String>,
 }
 
 /// The state a run leaves: each location that verified completely (in this run and in the

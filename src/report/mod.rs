@@ -356,7 +356,35 @@ pub struct Report {
     pub shard: Option<Box<crate::shard::ShardRecord>>,
     /// `--state`: what the run carried from earlier runs, and what it re-checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Box<crate::state::StateRun>>,
+    pub state: Option<Box<StateRun>>,
+}
+
+/// What a run with a state (`--state`) did: what it carried from earlier runs, and what it
+/// re-checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRun {
+    /// Where the state is kept.
+    pub path: String,
+    /// SHA-256 of the state the run started from; `None` for a first run or a reset.
+    pub previous: Option<String>,
+    /// The sequence number of the state this run writes.
+    pub sequence: u64,
+    /// `--state-reset`: the state was not used, and the run verified everything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+    /// Anchors the run resumed from.
+    pub anchors: usize,
+    /// Digests verified that no earlier run had.
+    pub digests_verified: usize,
+    pub objects_relisted: usize,
+    pub objects_compared: usize,
+    pub objects_reread: usize,
+    pub objects_rehashed: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverify: Option<String>,
+    /// Locations whose anchors stay where they were (something in them did not verify).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 /// The requests in flight a run reached.

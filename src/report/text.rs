@@ -42,7 +42,7 @@ impl Paint {
 }
 
 /// What a run with `--state` carried and re-checked, in one line.
-fn state_line(st: &crate::state::StateRun) -> String {
+fn state_line(st: &super::StateRun) -> String {
     let from = match (&st.previous, st.reset) {
         (_, true) => "reset: a full run".to_string(),
         (Some(sha), _) => format!(

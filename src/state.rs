@@ -942,9 +942,7 @@ impl FileHold {
                     "{}: the state is locked by another run ({} exists{}); if no run is going on, remove it",
                     path.display(),
                     lock.display(),
-                    std::fs::read_to_string(&lock)
-                        .map(|s| format!(": {}", s.trim()))
-                        .unwrap_or_default()
+                    lock_holder(&lock)
                 )),
                 _ => StateError::Io(format!("cannot lock the state {}: {e}", lock.display())),
             })?;
@@ -981,14 +979,27 @@ impl FileHold {
 
     /// Replaces the state with `bytes` (written beside it, then renamed over it).
     pub fn write(&self, bytes: &[u8]) -> Result<(), StateError> {
-        let tmp = self.path.with_extension("tmp");
+        let tmp = beside(&self.path, ".tmp");
         let io = |e: std::io::Error| {
             StateError::Io(format!(
                 "cannot write the state {}: {e}",
                 self.path.display()
             ))
         };
-        std::fs::write(&tmp, bytes).map_err(io)?;
+        // A file left there (by a run that crashed, or planted as a link) is replaced, never
+        // written through.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io)?;
+        std::io::Write::write_all(&mut file, bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 }
@@ -1000,9 +1011,27 @@ impl Drop for FileHold {
 }
 
 fn lock_path(path: &Path) -> PathBuf {
+    beside(path, ".lock")
+}
+
+/// `path` with `suffix` added to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
+    name.push(suffix);
     path.with_file_name(name)
+}
+
+/// What a lock file says of the run holding it: its first 200 bytes, if it is a regular file,
+/// with anything unprintable escaped.
+fn lock_holder(lock: &Path) -> String {
+    let name = lock.display().to_string();
+    let Ok(file) = crate::store::local::open_regular(lock, &name) else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, 200), &mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    format!(": {}", text.trim().escape_debug())
 }
 
 /// Where a held state is kept, and how it is replaced.

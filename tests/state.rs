@@ -411,9 +411,15 @@ fn a_signed_state_needs_its_key_and_a_held_lock_refuses_a_second_run() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(why), "{stderr}");
     }
+    // A link planted where the new state is first written is replaced, not written through.
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&victim, dir.path().join("state.json.tmp")).unwrap();
     let out = verify_with_state(&path(&day2), &state, &["--state-key", &key]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["state"]["sequence"], 2);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
 
     // Another run holds the lock.
     std::fs::write(dir.path().join("state.json.lock"), "process 1 since then\n").unwrap();

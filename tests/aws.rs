@@ -10,12 +10,7 @@ use std::process::{Command, Output};
 
 use common::s3::{Faults, S3Server};
 use common::{signer, small_spec};
-use trailproof::aws::Session;
 use trailproof::simulate::{simulate, Bucket, Spec};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
 
 /// A server holding a small clean bucket named `name`, trusting the test key.
 fn serve(dir: &Path, name: &str) -> (S3Server, Bucket) {
@@ -33,13 +28,7 @@ fn serve_spec(dir: &Path, spec: Spec) -> (S3Server, Bucket) {
     let bucket = simulate(&spec, signer()).unwrap();
     let server = S3Server::start(&dir.join("s3"));
     server.trust(signer());
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    });
+    common::upload(&server.aws_options(), &bucket);
     server.state.clear();
     (server, bucket)
 }
@@ -767,13 +756,7 @@ fn over_seaweedfs_s3_and_cloudtrail_on_their_own_endpoints() {
         signer(),
     )
     .unwrap();
-    runtime().block_on(async {
-        let session = Session::connect(&seaweed.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    });
+    common::upload(&seaweed.aws_options(), &bucket);
     let env = vec![
         ("AWS_ACCESS_KEY_ID", common::seaweed::ACCESS_KEY.to_string()),
         (

@@ -807,20 +807,7 @@ fn acquire_then_verify_offline_gives_the_online_findings_with_no_network() {
         "{}",
         String::from_utf8_lossy(&offline.stderr)
     );
-    let strip = |r: &serde_json::Value| -> Vec<(String, String)> {
-        r["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    f["kind"].as_str().unwrap().to_string(),
-                    f["key"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
-    };
-    assert_eq!(strip(&on), strip(&off));
+    assert_eq!(json_pairs(&on), json_pairs(&off));
     let unverified = |r: &serde_json::Value| -> Vec<String> {
         r["unverified"]
             .as_array()
@@ -1059,13 +1046,7 @@ fn verify_seaweed(
 }
 
 fn upload_to(server: &common::seaweed::Seaweed, bucket: &Bucket) {
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    })
+    upload(&server.aws_options(), bucket);
 }
 
 /// Folder markers at every level of a trail's folders, as the S3 console's "Create folder" and

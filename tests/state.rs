@@ -99,31 +99,17 @@ fn verify_with_state(source: &str, state: &Path, extra: &[&str]) -> Output {
 }
 
 fn kinds(report: &Value) -> BTreeSet<(String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_string(),
-                f["key"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
+    json_pairs(report).into_iter().collect()
 }
 
+/// The error findings as (kind, key) pairs.
 fn errors(report: &Value) -> BTreeSet<(String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["severity"] == "error")
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_string(),
-                f["key"].as_str().unwrap_or("").to_string(),
-            )
-        })
+    let severities = report["findings"].as_array().unwrap().iter();
+    json_pairs(report)
+        .into_iter()
+        .zip(severities)
+        .filter(|(_, f)| f["severity"] == "error")
+        .map(|(pair, _)| pair)
         .collect()
 }
 
@@ -472,23 +458,7 @@ fn upload_new(server: &S3Server, bucket: &Bucket, before: &Bucket) {
         .filter(|(k, _)| !before.objects.contains_key(*k))
         .map(|(k, o)| (k.clone(), o.clone()))
         .collect();
-    upload(
-        server,
-        &Bucket {
-            objects,
-            ..bucket.clone()
-        },
-    );
-}
-
-fn upload(server: &S3Server, bucket: &Bucket) {
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        session
-            .upload(&bucket.name, &bucket.objects, 16)
-            .await
-            .unwrap();
-    });
+    upload_objects(&server.aws_options(), &bucket.name, &objects);
 }
 
 fn verify_s3(server: &S3Server, bucket: &str, end: Timestamp, extra: &[&str]) -> Output {
@@ -529,7 +499,7 @@ fn over_s3_a_second_run_reads_only_the_new_objects_and_the_anchors() {
     server.trust(signer());
     let full = simulate(&spec("grows", &["management"]), signer()).unwrap();
     let before = as_it_stood(&full, hour(6));
-    upload(&server, &before);
+    upload(&server.aws_options(), &before);
     let state = path(&dir.path().join("state.json"));
     let out = verify_s3(&server, "grows", before.as_of, &["--state", &state]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
@@ -572,7 +542,7 @@ fn over_s3_an_incomplete_first_run_holds_its_anchor_and_the_next_run_retries() {
     let server = S3Server::start(&dir.path().join("s3"));
     server.trust(signer());
     let full = simulate(&spec("retry", &["management"]), signer()).unwrap();
-    upload(&server, &full);
+    upload(&server.aws_options(), &full);
     let denied = full
         .objects
         .keys()
@@ -622,20 +592,17 @@ fn over_s3_the_state_itself_can_live_in_a_bucket() {
     server.trust(signer());
     let full = simulate(&spec("logs", &["management"]), signer()).unwrap();
     let before = as_it_stood(&full, hour(6));
-    upload(&server, &before);
+    upload(&server.aws_options(), &before);
     // The auditor's own bucket, beside the log bucket.
-    runtime().block_on(async {
-        let session = Session::connect(&server.aws_options()).await.unwrap();
-        let mut one = BTreeMap::new();
-        one.insert(
-            "readme.txt".to_string(),
-            trailproof::simulate::SimObject {
-                bytes: b"the auditor's bucket".to_vec(),
-                metadata: Default::default(),
-            },
-        );
-        session.upload("audit", &one, 1).await.unwrap();
-    });
+    let mut one = BTreeMap::new();
+    one.insert(
+        "readme.txt".to_string(),
+        trailproof::simulate::SimObject {
+            bytes: b"the auditor's bucket".to_vec(),
+            metadata: Default::default(),
+        },
+    );
+    upload_objects(&server.aws_options(), "audit", &one);
     let url = "s3://audit/trailproof/grows.state.json";
     server.state.clear();
     let out = verify_s3(&server, "logs", before.as_of, &["--state", url]);
@@ -722,15 +689,7 @@ fn over_seaweedfs_the_state_carries_forward_and_a_racing_write_is_refused() {
     };
     let full = simulate(&spec("sw-logs", &["management"]), signer()).unwrap();
     let before = as_it_stood(&full, hour(6));
-    let put = |bucket: &Bucket| {
-        runtime().block_on(async {
-            let session = Session::connect(&weed.aws_options()).await.unwrap();
-            session
-                .upload(&bucket.name, &bucket.objects, 16)
-                .await
-                .unwrap();
-        })
-    };
+    let put = |bucket: &Bucket| upload(&weed.aws_options(), bucket);
     put(&before);
     put(&Bucket {
         name: "sw-audit".into(),

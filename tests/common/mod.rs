@@ -335,3 +335,36 @@ pub fn set<const N: usize>(items: [(Kind, Option<String>); N]) -> BTreeSet<(Kind
 pub mod s3;
 pub mod seaweed;
 pub mod tls;
+
+/// Uploads `objects` into `bucket` on the S3 server `options` reach (made if needed), 16 at a
+/// time, and waits for it.
+pub fn upload_objects(
+    options: &trailproof::aws::AwsOptions,
+    bucket: &str,
+    objects: &std::collections::BTreeMap<String, trailproof::simulate::SimObject>,
+) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let session = trailproof::aws::Session::connect(options).await.unwrap();
+        session.upload(bucket, objects, 16).await.unwrap();
+    });
+}
+
+/// Uploads a simulated bucket whole.
+pub fn upload(options: &trailproof::aws::AwsOptions, bucket: &Bucket) {
+    upload_objects(options, &bucket.name, &bucket.objects);
+}
+
+/// A JSON report's findings as (kind, key) pairs, in report order.
+pub fn json_pairs(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["key"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}

@@ -827,3 +827,55 @@ fn a_file_edited_in_a_copy_behind_its_manifest_is_found() {
     assert_eq!(code(&out), 1);
     assert!(errors(&json(&out)).contains(&("log_changed_since_verified".to_string(), row.key)));
 }
+
+/// Damage in the hours after the anchors: the daily run reports exactly what a full run of the
+/// grown copy reports, and with the same exit code.
+#[test]
+fn damage_in_the_new_hours_is_reported_as_a_full_run_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = simulate(&spec("new-damage", &["management", "data"]), signer()).unwrap();
+    let before = as_it_stood(&full, hour(6));
+    let day1 = copy(dir.path(), "day1", &before);
+    let state = dir.path().join("state.json");
+    assert_eq!(code(&verify_with_state(&path(&day1), &state, &[])), 0);
+
+    let mut new_digests: Vec<(Timestamp, String)> = full
+        .objects
+        .keys()
+        .filter(|k| !before.objects.contains_key(*k))
+        .filter_map(|k| Some((parse_digest_key(k)?.end, k.clone())))
+        .collect();
+    new_digests.sort();
+    let deleted = new_digests[new_digests.len() / 2].1.clone();
+    let mut grown = full.clone();
+    let modified = listed(&grown.objects[&new_digests[0].1].bytes)[0].clone();
+    grown.objects.remove(&deleted);
+    grown.objects.get_mut(&modified).unwrap().bytes = trailproof::hash::gzip(b"{\"Records\":[]}");
+    let day2 = copy(dir.path(), "day2", &grown);
+
+    let daily = verify_with_state(&path(&day2), &state, &[]);
+    let pem = pem();
+    let whole = trailproof(
+        &[
+            "verify",
+            &path(&day2),
+            "--public-keys",
+            &pem,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!((code(&daily), code(&whole)), (1, 1));
+    let (daily, whole) = (json(&daily), json(&whole));
+    let found = errors(&daily);
+    assert!(
+        found.contains(&("digest_missing".to_string(), deleted)),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&("log_modified".to_string(), modified)),
+        "{found:#?}"
+    );
+    assert_eq!(kinds(&daily), kinds(&whole));
+}

@@ -18,7 +18,8 @@
 //! until killed, and print a command to run against it, e.g. under a profiler;
 //! TRAILPROOF_BENCH_SLOWDOWN_EVERY=N then answers every Nth request 503 SlowDown),
 //! TRAILPROOF_BENCH_SKIP_GROWTH (leave out the growth curve: 4, 40 and 400 locations of a day,
-//! and 4 of ten days, over S3 at loopback: wall, per object, requests, peak RSS),
+//! and 4 of ten and of thirty days, over S3 at loopback: wall, per object, per object added since
+//! the row before it, requests, peak RSS),
 //! TRAILPROOF_BENCH_PIN (Linux, 2 CPUs or more: the server runs on CPU 0 and every client, the
 //! ceiling's included, on CPU 1, so that neither takes CPU from the other and the ceiling measures
 //! the server alone).
@@ -281,8 +282,8 @@ fn main() {
             ..server::Faults::default()
         });
         println!(
-            "serving at {}; e.g. AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_REGION=us-east-1 {binary} verify s3://bench-bucket --endpoint-url {} --start {START} --end {end} -q",
-            server.endpoint, server.endpoint
+            "serving at {}; e.g. AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_REGION=us-east-1 AWS_ENDPOINT_URL_CLOUDTRAIL={} {binary} verify s3://bench-bucket --endpoint-url {} --start {START} --end {end} -q",
+            server.endpoint, server.aws_endpoint, server.endpoint
         );
         loop {
             std::thread::sleep(Duration::from_secs(3600));
@@ -469,10 +470,13 @@ fn main() {
         server.state.set_faults(server::Faults::default());
         println!();
         println!(
-            "| locations | days | objects | wall | µs of wall per object | requests | peak RSS |"
+            "| locations | days | objects | wall | µs of wall per object | µs per object added | requests | peak RSS |"
         );
-        println!("|---|---|---|---|---|---|---|");
-        let grow = |accounts: usize, days: u32| {
+        println!("|---|---|---|---|---|---|---|---|");
+        // Each row's objects and wall, for the cost of what the next row adds: the fixed start
+        // of a run (credentials, keys, the listings above the locations) drops out of it.
+        let mut rows: Vec<(usize, Duration)> = Vec::new();
+        let mut grow = |accounts: usize, days: u32, since: Option<usize>| {
             let name = format!("growth-{accounts}-{days}");
             let b = simulate(
                 &Spec {
@@ -516,17 +520,32 @@ fn main() {
             let run = measure(&cmd);
             assert_eq!(run.code, 0, "{}", &run.out[..run.out.len().min(2000)]);
             let requests = server.state.requests().len();
+            let added = since.map(|i| rows[i]).map_or("-".to_string(), |(n, wall)| {
+                format!(
+                    "{:.0}",
+                    run.wall.saturating_sub(wall).as_secs_f64() * 1e6
+                        / b.objects.len().saturating_sub(n).max(1) as f64
+                )
+            });
             println!(
-                "| {} | {days} | {} | {:.2} s | {:.0} | {requests} | {} MiB |",
+                "| {} | {days} | {} | {:.2} s | {:.0} | {added} | {requests} | {} MiB |",
                 accounts * REGIONS.len(),
                 b.objects.len(),
                 run.wall.as_secs_f64(),
                 run.wall.as_secs_f64() * 1e6 / b.objects.len() as f64,
                 run.rss / 1024
             );
+            rows.push((b.objects.len(), run.wall));
         };
-        for (accounts, days) in [(2, 1), (20, 1), (200, 1), (2, 10)] {
-            grow(accounts, days);
+        // (accounts, days, the row whose objects this one adds to)
+        for (accounts, days, since) in [
+            (2, 1, None),
+            (20, 1, Some(0)),
+            (200, 1, Some(1)),
+            (2, 10, Some(0)),
+            (2, 30, Some(3)),
+        ] {
+            grow(accounts, days, since);
         }
     }
 

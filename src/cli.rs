@@ -156,7 +156,8 @@ pub struct AwsArgs {
     #[arg(long, value_name = "NAME", requires = "role_arn")]
     pub role_session_name: Option<String>,
 
-    /// Turn on the AWS SDK's own tracing on standard error (requests, retries, credentials).
+    /// Turn on the AWS SDK's own tracing on standard error (requests, retries, credentials), and
+    /// trailproof's (how many requests it keeps in flight, and why).
     #[arg(long)]
     pub debug: bool,
 }

@@ -11,3 +11,52 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
     });
     rx.await.expect("a rayon task ended without answering")
 }
+
+/// The machine's CPU time so far, in clock ticks: (busy, all), summed over every CPU, from
+/// `/proc/stat`; `None` where there is none (not Linux, or hidden).
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open("/proc/stat")
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let line = std::str::from_utf8(&head[..n]).ok()?.lines().next()?;
+    let mut fields = line.strip_prefix("cpu ")?.split_whitespace();
+    // user nice system idle iowait irq softirq steal (guest time is counted in user).
+    let ticks: Vec<u64> = fields
+        .by_ref()
+        .take(8)
+        .map_while(|f| f.parse().ok())
+        .collect();
+    if ticks.len() < 5 {
+        return None;
+    }
+    let all: u64 = ticks.iter().sum();
+    Some((all - ticks[3] - ticks[4], all))
+}
+
+/// The share of the machine's CPU time that was busy between two readings of
+/// [`machine_ticks`], when any time passed.
+pub fn busy_share(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let all = after.1.checked_sub(before.1)?;
+    let busy = after.0.checked_sub(before.0)?;
+    (all > 0).then(|| busy as f64 / all as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_share_is_the_busy_ticks_over_all() {
+        assert_eq!(busy_share((10, 100), (100, 200)), Some(0.9));
+        assert_eq!(busy_share((10, 100), (10, 100)), None);
+        // A counter that went back (a hidden or reset /proc) says nothing.
+        assert_eq!(busy_share((10, 100), (5, 200)), None);
+        #[cfg(target_os = "linux")]
+        {
+            let (busy, all) = machine_ticks().expect("Linux has /proc/stat");
+            assert!(busy <= all && all > 0);
+        }
+    }
+}

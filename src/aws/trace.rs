@@ -114,7 +114,8 @@ pub fn debug() {
         .with_target("aws_sdk_s3", LevelFilter::DEBUG)
         .with_target("aws_sdk_sts", LevelFilter::DEBUG)
         .with_target("aws_sdk_cloudtrail", LevelFilter::DEBUG)
-        .with_target("hyper_util", LevelFilter::DEBUG);
+        .with_target("hyper_util", LevelFilter::DEBUG)
+        .with_target("trailproof", LevelFilter::DEBUG);
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)

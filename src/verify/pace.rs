@@ -4,8 +4,10 @@
 //! trip), more in flight is more throughput, so the limit doubles at first and then grows by a
 //! quarter; once requests queue (they take twice the round trip: the source or this machine's
 //! CPU is the bound), it steps down by a quarter; when the source throttles (503 SlowDown, 429)
-//! it halves, and while a steady share of answers is throttled it grows only by a quarter.
-//! Additive increase, multiplicative decrease, between [`MIN_AUTO`] and the `--jobs` bound.
+//! it halves, and while a steady share of answers is throttled it grows only by a quarter. A
+//! growth that did not raise completions per second is taken back, and that limit held for a
+//! while: more requests in flight then only wait (on this machine's CPU, say, at loopback), each
+//! holding a connection and its buffers. Additive increase, multiplicative decrease, between [`MIN_AUTO`] and the `--jobs` bound.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -23,6 +25,13 @@ pub const MAX_AUTO: usize = 1024;
 /// A window closes after this long and at least this many completions.
 const WINDOW: Duration = Duration::from_millis(60);
 const WINDOW_MIN_DONE: u64 = 32;
+/// Growing the limit by a factor `f` must raise completions per second by at least
+/// `PROBE_GAIN × (f − 1)` (a tenth of what the growth could give) to be kept.
+const PROBE_GAIN: f64 = 0.1;
+/// Windows (of about [`WINDOW`]) before a limit that more in flight did not beat is probed again.
+const CAP_WINDOWS: u32 = 16;
+/// The share of the machine's CPU time busy at which it is the bound, and the limit holds.
+const SATURATED: f64 = 0.95;
 
 /// The run's permits, and how many there should be.
 pub struct Pace {
@@ -55,6 +64,99 @@ struct Window {
     slow_start: bool,
     /// The share of the last window's answers that were throttling.
     throttled_share: f64,
+    /// The limit and the completions per second before the last growth, until a busy window
+    /// tells whether it paid.
+    probe: Option<(usize, f64)>,
+    /// A limit that more in flight did not beat, and the windows left before growing past it is
+    /// tried again.
+    cap: Option<(usize, u32)>,
+    /// The machine's CPU ticks when the window opened.
+    ticks_at_open: Option<(u64, u64)>,
+}
+
+/// What one window measured.
+struct Measured {
+    /// Permits there were.
+    limit: usize,
+    /// Completions per second.
+    rate: f64,
+    /// Mean time a request held its permit, µs.
+    mean_us: f64,
+    /// Whether the permits were (nearly) all in use at some point.
+    busy: bool,
+    /// The share of answers that were throttling.
+    throttled_share: f64,
+    /// The share of the machine's CPU time that was busy, where it can be read.
+    machine_busy: Option<f64>,
+}
+
+impl Window {
+    /// The limit for the next window, from what this one measured.
+    fn next_limit(&mut self, m: &Measured) -> usize {
+        let limit = m.limit;
+        let base = self.base_us.map_or(m.mean_us, |b| b.min(m.mean_us));
+        self.base_us = Some(base);
+        if let Some((until, left)) = self.cap {
+            self.cap = (left > 1).then_some((until, left - 1));
+        }
+        // Growth that bought no throughput is taken back: the requests only queued (on this
+        // machine's CPU, or the source's), holding connections and buffers for nothing. Judged
+        // on a busy window only, where the work filled the permits.
+        if let Some((before, before_rate)) = self.probe {
+            if m.busy && limit > before {
+                self.probe = None;
+                let wanted = 1.0 + PROBE_GAIN * (limit as f64 / before as f64 - 1.0);
+                if m.rate < before_rate * wanted && m.throttled_share == 0.0 {
+                    self.slow_start = false;
+                    self.cap = Some((before, CAP_WINDOWS));
+                    return before;
+                }
+            } else if limit <= before {
+                self.probe = None;
+            }
+        }
+        // Throttling that grows (with what this run sends) is halved; a steady share of it (a
+        // partition that throttles whatever is sent, retried within the SDK) only ends the
+        // doubling of a slow start: halving again and again would not make it stop, only make
+        // the run slower, and if more in flight makes it grow, the next window halves.
+        let share = m.throttled_share;
+        let growing = share > self.throttled_share * 1.5 + 0.01 || share > 0.25;
+        let previous_share = std::mem::replace(&mut self.throttled_share, share);
+        let grow = limit + (limit / 4).max(1);
+        // Every CPU of the machine busy: more in flight cannot be served sooner.
+        let saturated = m.machine_busy.is_some_and(|b| b >= SATURATED);
+        let next = if share > 0.0 && (growing || previous_share == 0.0) {
+            self.slow_start = false;
+            (limit / 2).max(MIN_AUTO)
+        } else if share > 0.0 && m.busy && m.mean_us <= base * 2.0 {
+            grow
+        } else if share > 0.0 {
+            limit
+        } else if m.mean_us > base * 2.0 {
+            // Requests queue: the source, or this machine, is the bound.
+            self.slow_start = false;
+            limit - limit / 4
+        } else if m.busy && saturated {
+            self.slow_start = false;
+            limit
+        } else if m.busy && self.slow_start {
+            limit * 2
+        } else if m.busy {
+            grow
+        } else {
+            limit
+        };
+        let next = match self.cap {
+            Some((cap, _)) if next > limit => next.min(cap.max(limit)),
+            _ => next,
+        };
+        if next > limit {
+            self.probe = Some((limit, m.rate));
+        } else if next < limit {
+            self.probe = None;
+        }
+        next
+    }
 }
 
 /// One request's permit; given back (or dropped, when the limit went down) when done.
@@ -107,6 +209,9 @@ impl Pace {
                 base_us: None,
                 slow_start: true,
                 throttled_share: 0.0,
+                probe: None,
+                cap: None,
+                ticks_at_open: crate::cpu::machine_ticks(),
             }),
         }
     }
@@ -144,45 +249,46 @@ impl Pace {
         };
         let done = self.done.load(Relaxed);
         let finished = done - w.done_at_open;
-        if w.opened.elapsed() < WINDOW || finished < WINDOW_MIN_DONE {
+        let elapsed = w.opened.elapsed();
+        if elapsed < WINDOW || finished < WINDOW_MIN_DONE {
             return;
         }
         let held = self.held_us.load(Relaxed);
-        let mean_us = (held - w.held_at_open) as f64 / finished as f64;
-        let base = w.base_us.map_or(mean_us, |b| b.min(mean_us));
         let limit = self.limit.load(Relaxed);
-        let busy = self.window_peak.swap(0, Relaxed) * 10 >= limit * 9;
-        // Throttling that grows (with what this run sends) is halved; a steady share of it (a
-        // partition that throttles whatever is sent, retried within the SDK) only ends the
-        // doubling of a slow start: halving again and again would not make it stop, only make the run
-        // slower, and if more in flight makes it grow, the next window halves.
-        let share = (throttles - w.throttles_at_open) as f64 / finished as f64;
-        let growing = share > w.throttled_share * 1.5 + 0.01 || share > 0.25;
-        let previous_share = std::mem::replace(&mut w.throttled_share, share);
-        let next = if share > 0.0 && (growing || previous_share == 0.0) {
-            w.slow_start = false;
-            (limit / 2).max(MIN_AUTO)
-        } else if share > 0.0 && busy && mean_us <= base * 2.0 {
-            limit + (limit / 4).max(1)
-        } else if share > 0.0 {
-            limit
-        } else if mean_us > base * 2.0 {
-            // Requests queue: the source, or this machine, is the bound.
-            w.slow_start = false;
-            limit - limit / 4
-        } else if busy && w.slow_start {
-            limit * 2
-        } else if busy {
-            limit + (limit / 4).max(1)
-        } else {
-            limit
+        let ticks = crate::cpu::machine_ticks();
+        let measured = Measured {
+            machine_busy: w
+                .ticks_at_open
+                .zip(ticks)
+                .and_then(|(a, b)| crate::cpu::busy_share(a, b)),
+            limit,
+            rate: finished as f64 / elapsed.as_secs_f64(),
+            mean_us: (held - w.held_at_open) as f64 / finished as f64,
+            busy: self.window_peak.swap(0, Relaxed) * 10 >= limit * 9,
+            throttled_share: (throttles - w.throttles_at_open) as f64 / finished as f64,
         };
-        let next = next.clamp(MIN_AUTO.min(self.max), self.max);
-        w.base_us = Some(base);
+        let next = w
+            .next_limit(&measured)
+            .clamp(MIN_AUTO.min(self.max), self.max);
+        if next != limit {
+            tracing::debug!(
+                target: "trailproof::pace",
+                "requests in flight: {limit} -> {next} ({:.0} done/s, {:.0} us each, {:.0} us at best, {}busy, {:.1}% throttled, CPUs {})",
+                measured.rate,
+                measured.mean_us,
+                w.base_us.unwrap_or_default(),
+                if measured.busy { "" } else { "not " },
+                100.0 * measured.throttled_share,
+                measured
+                    .machine_busy
+                    .map_or("unknown".to_string(), |b| format!("{:.0}% busy", 100.0 * b)),
+            );
+        }
         w.opened = Instant::now();
         w.done_at_open = done;
         w.held_at_open = held;
         w.throttles_at_open = throttles;
+        w.ticks_at_open = ticks;
         drop(w);
         self.set_limit(limit, next);
     }
@@ -264,5 +370,91 @@ mod tests {
         assert_eq!(pace.permits.available_permits(), 0);
         held.forget();
         assert_eq!(pace.most_permits(), 64);
+    }
+
+    fn window() -> Window {
+        Window {
+            opened: Instant::now(),
+            done_at_open: 0,
+            held_at_open: 0,
+            throttles_at_open: 0,
+            base_us: None,
+            slow_start: true,
+            throttled_share: 0.0,
+            probe: None,
+            cap: None,
+            ticks_at_open: None,
+        }
+    }
+
+    fn busy(limit: usize, rate: f64) -> Measured {
+        Measured {
+            limit,
+            rate,
+            mean_us: 1_000.0,
+            busy: true,
+            throttled_share: 0.0,
+            machine_busy: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn growth_that_buys_throughput_goes_on() {
+        let mut w = window();
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 128);
+        // Twice the completions: the doubling paid, and doubling goes on.
+        assert_eq!(w.next_limit(&busy(128, 2_000.0)), 256);
+        assert_eq!(w.next_limit(&busy(256, 3_000.0)), 512);
+    }
+
+    #[test]
+    fn growth_that_buys_nothing_is_taken_back_and_held() {
+        let mut w = window();
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 128);
+        // The same completions per second from twice the requests: back to 64.
+        assert_eq!(w.next_limit(&busy(128, 1_020.0)), 64);
+        // Held there while the cap lasts, however busy the permits...
+        for _ in 0..CAP_WINDOWS - 1 {
+            assert_eq!(w.next_limit(&busy(64, 1_000.0)), 64);
+        }
+        // ...then probed again, by a quarter now that the slow start is over.
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 80);
+        assert_eq!(w.next_limit(&busy(80, 1_200.0)), 100);
+    }
+
+    #[test]
+    fn growth_is_judged_on_a_busy_window_only() {
+        let mut w = window();
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 128);
+        // Too little work to fill the permits says nothing of the growth: the limit holds.
+        let idle = Measured {
+            busy: false,
+            ..busy(128, 500.0)
+        };
+        assert_eq!(w.next_limit(&idle), 128);
+        assert_eq!(w.next_limit(&busy(128, 900.0)), 64);
+    }
+
+    #[test]
+    fn a_machine_whose_cpus_are_all_busy_holds_the_limit() {
+        let mut w = window();
+        let saturated = Measured {
+            machine_busy: Some(0.99),
+            ..busy(64, 1_000.0)
+        };
+        assert_eq!(w.next_limit(&saturated), 64);
+        // The slow start is over: when the CPUs free up, growth is by a quarter.
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 80);
+    }
+
+    #[test]
+    fn throttling_halves_whatever_the_probe() {
+        let mut w = window();
+        assert_eq!(w.next_limit(&busy(64, 1_000.0)), 128);
+        let throttled = Measured {
+            throttled_share: 0.1,
+            ..busy(128, 1_000.0)
+        };
+        assert_eq!(w.next_limit(&throttled), 64);
     }
 }

@@ -467,6 +467,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
         keys,
         bucket: store.bucket().into(),
         pace: pace::Pace::new(jobs, opts.adaptive),
+        prefixes: pace::PrefixRates::new(pace::PREFIX_GETS_PER_SECOND),
         days_ahead,
     };
     let outcomes: Vec<Outcome> = stream::iter(work)

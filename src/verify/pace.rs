@@ -9,6 +9,7 @@
 //! while: more requests in flight then only wait (on this machine's CPU, say, at loopback), each
 //! holding a connection and its buffers. Additive increase, multiplicative decrease, between [`MIN_AUTO`] and the `--jobs` bound.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -320,6 +321,78 @@ impl Pace {
     }
 }
 
+/// S3 serves about this many GET, HEAD and LIST requests a second per partitioned prefix; each
+/// location (`AWSLogs/…/CloudTrail/region/`, and its `CloudTrail-Digest/` twin) is a prefix of
+/// its own.
+pub const PREFIX_GETS_PER_SECOND: f64 = 5_500.0;
+
+/// Keeps each prefix's requests within its rate: a token bucket per prefix, a second's worth
+/// deep, so that a run waits only when one prefix would be asked for more than its rate for
+/// longer than a second.
+pub struct PrefixRates {
+    per_second: f64,
+    prefixes: Mutex<HashMap<String, Tokens>>,
+}
+
+struct Tokens {
+    /// Requests that may go now (below zero: owed by requests already told to wait).
+    level: f64,
+    at: Instant,
+}
+
+impl PrefixRates {
+    pub fn new(per_second: f64) -> PrefixRates {
+        PrefixRates {
+            per_second: per_second.max(1.0),
+            prefixes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a request's place in its key's prefix, and says how long it must wait for it.
+    pub fn take(&self, key: &str, now: Instant) -> Duration {
+        let rate = self.per_second;
+        let mut prefixes = self.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+        let tokens = prefixes
+            .entry(partition_prefix(key).to_string())
+            .or_insert(Tokens {
+                level: rate,
+                at: now,
+            });
+        let since = now.saturating_duration_since(tokens.at).as_secs_f64();
+        tokens.level = (tokens.level + since * rate).min(rate) - 1.0;
+        tokens.at = tokens.at.max(now);
+        if tokens.level >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-tokens.level / rate)
+        }
+    }
+}
+
+/// The prefix S3 partitions a key under, as far as trailproof can tell: up to and including the
+/// region folder below `CloudTrail/`, `CloudTrail-Digest/` or `CloudTrail-Insight/`; the key's
+/// first folder otherwise.
+pub fn partition_prefix(key: &str) -> &str {
+    let mut at = 0;
+    let mut segments = key.split_inclusive('/');
+    while let Some(segment) = segments.next() {
+        at += segment.len();
+        if matches!(
+            segment,
+            "CloudTrail/" | "CloudTrail-Digest/" | "CloudTrail-Insight/"
+        ) {
+            if let Some(region) = segments.next().filter(|r| r.ends_with('/')) {
+                return &key[..at + region.len()];
+            }
+            return &key[..at];
+        }
+    }
+    key.split_inclusive('/')
+        .next()
+        .filter(|s| s.ends_with('/'))
+        .unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +518,51 @@ mod tests {
         assert_eq!(w.next_limit(&saturated), 64);
         // The slow start is over: when the CPUs free up, growth is by a quarter.
         assert_eq!(w.next_limit(&busy(64, 1_000.0)), 80);
+    }
+
+    #[test]
+    fn each_location_is_a_prefix_of_its_own() {
+        for (key, prefix) in [
+            (
+                "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/x.json.gz",
+                "AWSLogs/111111111111/CloudTrail/us-east-1/",
+            ),
+            (
+                "logs/AWSLogs/o-abc/111111111111/CloudTrail-Digest/eu-west-1/2024/01/01/",
+                "logs/AWSLogs/o-abc/111111111111/CloudTrail-Digest/eu-west-1/",
+            ),
+            (
+                "AWSLogs/111111111111/CloudTrail/",
+                "AWSLogs/111111111111/CloudTrail/",
+            ),
+            ("AWSLogs/111111111111/", "AWSLogs/"),
+            ("", ""),
+        ] {
+            assert_eq!(partition_prefix(key), prefix, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_gets_its_rate_and_no_more() {
+        let rates = PrefixRates::new(100.0);
+        let t = Instant::now();
+        let a = "AWSLogs/1/CloudTrail/us-east-1/2024/01/01/a";
+        let b = "AWSLogs/1/CloudTrail/eu-west-1/2024/01/01/a";
+        // A second's worth goes at once...
+        for _ in 0..100 {
+            assert_eq!(rates.take(a, t), Duration::ZERO);
+        }
+        // ...then each request waits its turn, later and later...
+        assert_eq!(rates.take(a, t), Duration::from_millis(10));
+        assert_eq!(rates.take(a, t), Duration::from_millis(20));
+        // ...while another prefix has a rate of its own.
+        assert_eq!(rates.take(b, t), Duration::ZERO);
+        // Half a second later, 50 places have come back, 2 of them owed.
+        let later = t + Duration::from_millis(500);
+        for _ in 0..48 {
+            assert_eq!(rates.take(a, later), Duration::ZERO);
+        }
+        assert!(rates.take(a, later) > Duration::ZERO);
     }
 
     #[test]

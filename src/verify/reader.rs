@@ -13,6 +13,8 @@ pub(super) struct Ctx<'s, S> {
     pub(super) keys: ArrivingKeys,
     pub(super) bucket: Arc<str>,
     pub(super) pace: pace::Pace,
+    /// Each prefix's requests kept within S3's rate for a prefix.
+    pub(super) prefixes: pace::PrefixRates,
     /// How many of a location's days are listed and their digests read ahead of the day being
     /// checked: more when few locations share the run, so that a long range of one location is
     /// not one round trip a day.
@@ -34,13 +36,21 @@ pub(super) struct DayListing {
 }
 
 impl<S: Store> Ctx<'_, S> {
-    /// One of the run's permits for a request.
-    pub(super) async fn permit(&self) -> pace::Permit<'_> {
-        self.pace.acquire(self.store.throttled()).await
+    /// One of the run's permits for a request to `key` (an object or a folder), once its prefix
+    /// has room for it.
+    pub(super) async fn permit(&self, key: &str) -> pace::Permit<'_> {
+        let permit = self.pace.acquire(self.store.throttled()).await;
+        if self.store.reads_now().is_none() {
+            let wait = self.prefixes.take(key, std::time::Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        permit
     }
 
     pub(super) async fn list(&self, folder: &str) -> Result<Listing, StoreError> {
-        let _permit = self.permit().await;
+        let _permit = self.permit(folder).await;
         if let Some(local) = self.store.reads_now() {
             // A folder's entries are read from the disk: on the CPU pool, never on a tokio
             // worker.
@@ -134,7 +144,7 @@ impl<S: Store> Ctx<'_, S> {
         }
         bounded(self.opts.jobs, wanted, |(key, name)| async move {
             let read = {
-                let _permit = self.permit().await;
+                let _permit = self.permit(&key).await;
                 self.store.get(&key).await
             };
             self.read(&read);
@@ -152,7 +162,7 @@ impl<S: Store> Ctx<'_, S> {
     }
 
     pub(super) async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
-        let _permit = self.permit().await;
+        let _permit = self.permit(key).await;
         let outcome = self.store.hash_gzip(key).await;
         self.advanced(&outcome);
         outcome

@@ -34,6 +34,8 @@ impl Drop for ClearOnDrop {
 #[derive(Default)]
 struct Bars {
     current: Mutex<Option<(ProgressBar, u64, Instant)>>,
+    /// Requests let in flight at once, once a run over S3 says.
+    limit: std::sync::atomic::AtomicUsize,
 }
 
 impl Progress for Bars {
@@ -71,21 +73,32 @@ impl Progress for Bars {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             // Rates rounded to whole units: a rate with four decimals is noise.
             let rate = (bar.position() as f64 / secs).round() as u64;
-            bar.set_message(if *total_bytes == 0 {
-                format!("{rate}/s")
-            } else {
-                format!(
-                    "{rate}/s, {}/s",
-                    HumanBytes((*total_bytes as f64 / secs) as u64)
-                )
-            });
+            let mut message = format!("{rate}/s");
+            if *total_bytes > 0 {
+                message += &format!(", {}/s", HumanBytes((*total_bytes as f64 / secs) as u64));
+            }
+            message += &in_flight(self.limit.load(std::sync::atomic::Ordering::Relaxed));
+            bar.set_message(message);
         }
+    }
+
+    fn requests(&self, limit: usize) {
+        self.limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn finish(&self) {
         if let Some((bar, _, _)) = self.current.lock().expect("lock").take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// `, up to N requests in flight`, once a run over S3 has said N.
+fn in_flight(limit: usize) -> String {
+    match limit {
+        0 => String::new(),
+        n => format!(", up to {n} requests in flight"),
     }
 }
 
@@ -102,6 +115,8 @@ struct LineState {
     bytes: u64,
     started: Option<Instant>,
     printed: Option<Instant>,
+    /// Requests let in flight at once, once a run over S3 says.
+    limit: usize,
 }
 
 const EVERY: Duration = Duration::from_secs(5);
@@ -117,18 +132,20 @@ impl LineState {
             format!("trailproof: {phase}: {} folders listed", self.done)
         } else if self.total == 0 {
             format!(
-                "trailproof: {phase}: {} objects, {}, {:.0} objects/s",
+                "trailproof: {phase}: {} objects, {}, {:.0} objects/s{}",
                 self.done,
                 HumanBytes(self.bytes),
-                self.done as f64 / secs
+                self.done as f64 / secs,
+                in_flight(self.limit)
             )
         } else {
             format!(
-                "trailproof: {phase}: {}/{} objects, {}, {:.0} objects/s",
+                "trailproof: {phase}: {}/{} objects, {}, {:.0} objects/s{}",
                 self.done,
                 self.total,
                 HumanBytes(self.bytes),
-                self.done as f64 / secs
+                self.done as f64 / secs,
+                in_flight(self.limit)
             )
         }
     }
@@ -142,6 +159,7 @@ impl Progress for Lines {
             total,
             started: Some(Instant::now()),
             printed: s.printed,
+            limit: s.limit,
             ..LineState::default()
         };
     }
@@ -158,5 +176,32 @@ impl Progress for Lines {
         }
     }
 
+    fn requests(&self, limit: usize) {
+        self.state.lock().expect("lock").limit = limit;
+    }
+
     fn finish(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_says_how_many_requests_may_be_in_flight_once_known() {
+        let lines = Lines::default();
+        lines.phase(Phase::Verifying, 10);
+        lines.advance(4, 2048);
+        let line = lines.state.lock().unwrap().line();
+        assert!(
+            line.starts_with("trailproof: verifying: 4/10 objects, 2.00 KiB, "),
+            "{line}"
+        );
+        assert!(!line.contains("in flight"), "{line}");
+        lines.requests(128);
+        // A new phase keeps what the run said.
+        lines.phase(Phase::Verifying, 10);
+        let line = lines.state.lock().unwrap().line();
+        assert!(line.ends_with(", up to 128 requests in flight"), "{line}");
+    }
 }

@@ -98,6 +98,8 @@ pub trait Progress: Send + Sync {
     fn phase(&self, phase: Phase, total: u64);
     /// Objects (and their bytes) done in the current phase.
     fn advance(&self, objects: u64, bytes: u64);
+    /// The requests the run now lets be in flight at once (over S3), when that changes.
+    fn requests(&self, _limit: usize) {}
     /// The run is over.
     fn finish(&self);
 }
@@ -468,6 +470,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
         bucket: store.bucket().into(),
         pace: pace::Pace::new(jobs, opts.adaptive),
         prefixes: pace::PrefixRates::new(pace::PREFIX_GETS_PER_SECOND),
+        shown_limit: Default::default(),
         days_ahead,
     };
     let outcomes: Vec<Outcome> = stream::iter(work)

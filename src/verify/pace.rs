@@ -233,6 +233,11 @@ impl Pace {
         }
     }
 
+    /// The requests that may be in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Relaxed)
+    }
+
     /// The most requests that were in flight at once.
     pub fn peak(&self) -> usize {
         self.reached.load(Relaxed)

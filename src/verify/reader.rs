@@ -15,6 +15,8 @@ pub(super) struct Ctx<'s, S> {
     pub(super) pace: pace::Pace,
     /// Each prefix's requests kept within S3's rate for a prefix.
     pub(super) prefixes: pace::PrefixRates,
+    /// The limit of requests in flight progress last showed.
+    pub(super) shown_limit: std::sync::atomic::AtomicUsize,
     /// How many of a location's days are listed and their digests read ahead of the day being
     /// checked: more when few locations share the run, so that a long range of one location is
     /// not one round trip a day.
@@ -41,6 +43,15 @@ impl<S: Store> Ctx<'_, S> {
     pub(super) async fn permit(&self, key: &str) -> pace::Permit<'_> {
         let permit = self.pace.acquire(self.store.throttled()).await;
         if self.store.reads_now().is_none() {
+            if let Some(progress) = &self.opts.progress {
+                let limit = self.pace.limit();
+                let shown = self
+                    .shown_limit
+                    .swap(limit, std::sync::atomic::Ordering::Relaxed);
+                if shown != limit {
+                    progress.requests(limit);
+                }
+            }
             let wait = self.prefixes.take(key, std::time::Instant::now());
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;

@@ -32,7 +32,44 @@ pub fn machine_ticks() -> Option<(u64, u64)> {
         return None;
     }
     let all: u64 = ticks.iter().sum();
-    Some((all - ticks[3] - ticks[4], all))
+    Some((all.saturating_sub(ticks[3] + ticks[4]), all))
+}
+
+/// Whether [`machine_ticks`] describes the CPUs this process may use: not so in a container
+/// given a share of a larger host (its `/proc/stat` is the host's, busy with others' work).
+pub fn machine_is_ours() -> bool {
+    use std::io::Read;
+    let mut stat = String::new();
+    let read = std::fs::File::open("/proc/stat")
+        .and_then(|f| f.take(1 << 20).read_to_string(&mut stat))
+        .is_ok();
+    let online = stat
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+    read && online > 0 && cores() >= online
+}
+
+/// The CPUs this process may use (affinity and container quotas included).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The CPU time this process has used so far, user and system.
+pub fn own_time() -> Option<std::time::Duration> {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        Some(std::time::Duration::new(
+            t.tv_sec.max(0) as u64,
+            t.tv_nsec.clamp(0, 999_999_999) as u32,
+        ))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// The share of the machine's CPU time that was busy between two readings of
@@ -57,6 +94,15 @@ mod tests {
         {
             let (busy, all) = machine_ticks().expect("Linux has /proc/stat");
             assert!(busy <= all && all > 0);
+        }
+        #[cfg(unix)]
+        {
+            let before = own_time().expect("getrusage answers");
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            assert!(own_time().expect("getrusage answers") > before, "{x}");
         }
     }
 }

@@ -33,6 +33,8 @@ const PROBE_GAIN: f64 = 0.1;
 const CAP_WINDOWS: u32 = 16;
 /// The share of the machine's CPU time busy at which it is the bound, and the limit holds.
 const SATURATED: f64 = 0.95;
+/// The share of its CPUs this process keeps busy at which they are the bound.
+const OWN_SATURATED: f64 = 0.9;
 
 /// The run's permits, and how many there should be.
 pub struct Pace {
@@ -52,6 +54,9 @@ pub struct Pace {
     /// Microseconds requests held their permits, summed.
     held_us: AtomicU64,
     window: Mutex<Window>,
+    /// Whether the machine's CPU readings describe this process's CPUs, and how many it may use.
+    machine_is_ours: bool,
+    cores: usize,
 }
 
 struct Window {
@@ -71,8 +76,10 @@ struct Window {
     /// A limit that more in flight did not beat, and the windows left before growing past it is
     /// tried again.
     cap: Option<(usize, u32)>,
-    /// The machine's CPU ticks when the window opened.
+    /// The machine's CPU ticks when the window opened (only where they describe this
+    /// process's CPUs), and this process's CPU time.
     ticks_at_open: Option<(u64, u64)>,
+    own_at_open: Option<Duration>,
 }
 
 /// What one window measured.
@@ -87,8 +94,11 @@ struct Measured {
     busy: bool,
     /// The share of answers that were throttling.
     throttled_share: f64,
-    /// The share of the machine's CPU time that was busy, where it can be read.
+    /// The share of the machine's CPU time that was busy, where it can be read and the machine's
+    /// CPUs are this process's.
     machine_busy: Option<f64>,
+    /// The share of the CPUs this process may use that it kept busy.
+    own_busy: Option<f64>,
 }
 
 impl Window {
@@ -124,8 +134,10 @@ impl Window {
         let growing = share > self.throttled_share * 1.5 + 0.01 || share > 0.25;
         let previous_share = std::mem::replace(&mut self.throttled_share, share);
         let grow = limit + (limit / 4).max(1);
-        // Every CPU of the machine busy: more in flight cannot be served sooner.
-        let saturated = m.machine_busy.is_some_and(|b| b >= SATURATED);
+        // Every CPU busy (the machine's, or those this process may use with its own work): more
+        // in flight cannot be served sooner.
+        let saturated = m.machine_busy.is_some_and(|b| b >= SATURATED)
+            || m.own_busy.is_some_and(|b| b >= OWN_SATURATED);
         let next = if share > 0.0 && (growing || previous_share == 0.0) {
             self.slow_start = false;
             (limit / 2).max(MIN_AUTO)
@@ -213,7 +225,10 @@ impl Pace {
                 probe: None,
                 cap: None,
                 ticks_at_open: crate::cpu::machine_ticks(),
+                own_at_open: crate::cpu::own_time(),
             }),
+            machine_is_ours: adaptive && crate::cpu::machine_is_ours(),
+            cores: crate::cpu::cores(),
         }
     }
 
@@ -261,12 +276,16 @@ impl Pace {
         }
         let held = self.held_us.load(Relaxed);
         let limit = self.limit.load(Relaxed);
-        let ticks = crate::cpu::machine_ticks();
+        let ticks = crate::cpu::machine_ticks().filter(|_| self.machine_is_ours);
+        let own = crate::cpu::own_time();
         let measured = Measured {
             machine_busy: w
                 .ticks_at_open
                 .zip(ticks)
                 .and_then(|(a, b)| crate::cpu::busy_share(a, b)),
+            own_busy: w.own_at_open.zip(own).map(|(a, b)| {
+                b.saturating_sub(a).as_secs_f64() / (elapsed.as_secs_f64() * self.cores as f64)
+            }),
             limit,
             rate: finished as f64 / elapsed.as_secs_f64(),
             mean_us: (held - w.held_at_open) as f64 / finished as f64,
@@ -279,7 +298,7 @@ impl Pace {
         if next != limit {
             tracing::debug!(
                 target: "trailproof::pace",
-                "requests in flight: {limit} -> {next} ({:.0} done/s, {:.0} us each, {:.0} us at best, {}busy, {:.1}% throttled, CPUs {})",
+                "requests in flight: {limit} -> {next} ({:.0} done/s, {:.0} us each, {:.0} us at best, {}busy, {:.1}% throttled, CPUs {}, {})",
                 measured.rate,
                 measured.mean_us,
                 w.base_us.unwrap_or_default(),
@@ -288,6 +307,13 @@ impl Pace {
                 measured
                     .machine_busy
                     .map_or("unknown".to_string(), |b| format!("{:.0}% busy", 100.0 * b)),
+                measured
+                    .own_busy
+                    .map_or("own use unknown".to_string(), |b| format!(
+                        "{:.0}% of {} used by this run",
+                        100.0 * b,
+                        self.cores
+                    )),
             );
         }
         w.opened = Instant::now();
@@ -295,6 +321,7 @@ impl Pace {
         w.held_at_open = held;
         w.throttles_at_open = throttles;
         w.ticks_at_open = ticks;
+        w.own_at_open = own;
         drop(w);
         self.set_limit(limit, next);
     }
@@ -462,6 +489,7 @@ mod tests {
             probe: None,
             cap: None,
             ticks_at_open: None,
+            own_at_open: None,
         }
     }
 
@@ -473,6 +501,7 @@ mod tests {
             busy: true,
             throttled_share: 0.0,
             machine_busy: Some(0.5),
+            own_busy: Some(0.5),
         }
     }
 
@@ -523,6 +552,14 @@ mod tests {
         assert_eq!(w.next_limit(&saturated), 64);
         // The slow start is over: when the CPUs free up, growth is by a quarter.
         assert_eq!(w.next_limit(&busy(64, 1_000.0)), 80);
+        // A run that keeps its own CPUs busy holds too, whatever the machine's readings say (a
+        // container's are its host's).
+        let own = Measured {
+            machine_busy: None,
+            own_busy: Some(0.95),
+            ..busy(80, 1_250.0)
+        };
+        assert_eq!(w.next_limit(&own), 80);
     }
 
     #[test]

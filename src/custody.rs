@@ -155,22 +155,34 @@ fn read_pem(path: &Path, label: &str) -> Result<Vec<u8>, CustodyError> {
         .map_err(|_| bad("the PEM block is not base64"))
 }
 
-/// Proves a copy's custody: the manifest's signature by `key`, and that the saved keys file is
-/// the one the manifest records.
-pub fn check(store: &LocalStore, key: &CustodyKey) -> Result<(), CustodyError> {
+/// Proves a copy's custody: the manifest's signature by `key`, over the very bytes the copy
+/// was opened with, and that `keys` (the saved keys file's bytes, as read for use) are the file
+/// the manifest records. Each file is judged on the bytes that are used: one changed between two
+/// reads cannot pass for the one that was signed.
+pub fn check(
+    store: &LocalStore,
+    key: &CustodyKey,
+    keys: Option<&[u8]>,
+) -> Result<(), CustodyError> {
     let read = |name: &str| {
         open_regular(&store.root().join(name), name)
             .and_then(|f| read_file(name, f, crate::store::local::MAX_MANIFEST_BYTES))
             .map_err(|e| CustodyError::Broken(format!("{name}: {}", e.cause())))
     };
     let manifest = read(MANIFEST)?;
+    let opened = store.manifest_sha256().unwrap_or_default();
+    if crate::hash::sha256_hex(&manifest) != opened {
+        return Err(CustodyError::Broken(format!(
+            "{MANIFEST} changed while the run read it: the manifest the run uses is not the one whose signature it would check"
+        )));
+    }
     let signature = read(SIGNATURE_FILE)?;
     key.verify(&manifest, &String::from_utf8_lossy(&signature))?;
-    if let (Some(name), Some(expected)) = (
-        store.manifest().and_then(|m| m.keys_file.clone()),
-        store.manifest().and_then(|m| m.keys_sha256.clone()),
-    ) {
-        let actual = hex::encode(Sha256::digest(read(&name)?));
+    let recorded = store
+        .manifest()
+        .and_then(|m| m.keys_file.clone().zip(m.keys_sha256.clone()));
+    if let (Some((name, expected)), Some(keys)) = (recorded, keys) {
+        let actual = hex::encode(Sha256::digest(keys));
         if actual != expected {
             return Err(CustodyError::Broken(format!(
                 "the keys file {name} has SHA-256 {actual}, but the signed manifest records {expected}"
@@ -178,6 +190,23 @@ pub fn check(store: &LocalStore, key: &CustodyKey) -> Result<(), CustodyError> {
         }
     }
     Ok(())
+}
+
+/// The keys file saved with a copy, named and read: the copy's file is as hostile as the copy,
+/// so it is opened only as a regular file, capped, and read once, so that the bytes checked
+/// against the manifest are the bytes used.
+fn saved_keys(store: &LocalStore) -> Result<Option<(String, Vec<u8>)>, String> {
+    let Some(saved) = store.saved_keys() else {
+        return Ok(None);
+    };
+    let name = saved
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bytes = open_regular(&saved, &name)
+        .and_then(|f| read_file(&name, f, crate::keys::MAX_KEY_FILE_BYTES))
+        .map_err(|e| format!("the copy's keys file {name}: {}", e.cause()))?;
+    Ok(Some((name, bytes)))
 }
 
 /// How far a run may trust a copy, as the user said.
@@ -195,16 +224,15 @@ pub fn copy_keys(
     store: &LocalStore,
     trust: &CopyTrust<'_>,
 ) -> Result<Option<(KeyRing, KeySource)>, String> {
-    let Some(saved) = store.saved_keys() else {
+    if trust.custody_key.is_none() && !trust.trust_copy_keys {
+        return Ok(None);
+    }
+    let Some((name, bytes)) = saved_keys(store)? else {
         return Ok(None);
     };
-    let name = saved
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let source = match (trust.custody_key, trust.trust_copy_keys) {
         (Some(key), _) => {
-            check(store, key).map_err(|e| e.to_string())?;
+            check(store, key, Some(&bytes)).map_err(|e| e.to_string())?;
             KeySource {
                 origin: format!(
                     "saved in the evidence copy ({name}); custody signature by Ed25519 key {} verified",
@@ -221,10 +249,6 @@ pub fn copy_keys(
         },
         (None, false) => return Ok(None),
     };
-    // The copy's file is as hostile as the copy: opened only as a regular file, capped.
-    let bytes = open_regular(&saved, &name)
-        .and_then(|f| read_file(&name, f, crate::keys::MAX_KEY_FILE_BYTES))
-        .map_err(|e| format!("the copy's keys file {name}: {}", e.cause()))?;
     let keys = crate::keys::parse_key_file(&bytes, &source.origin)
         .map_err(|e| format!("the copy's keys file {name}: {e}"))?;
     Ok(Some((KeyRing::new(keys), source)))
@@ -238,16 +262,13 @@ pub fn provenance(
     custody_key: Option<&CustodyKey>,
 ) -> Option<crate::report::Provenance> {
     let manifest = store.manifest()?;
-    let bytes = open_regular(&store.root().join(MANIFEST), MANIFEST)
-        .and_then(|f| read_file(MANIFEST, f, crate::store::local::MAX_MANIFEST_BYTES))
-        .ok()?;
     Some(crate::report::Provenance {
         tool: manifest.tool.clone(),
         source: manifest.source.clone(),
         caller: manifest.caller.clone(),
         acquisition_started_at: manifest.acquisition.as_ref().map(|a| a.started_at),
         acquisition_finished_at: manifest.observed_at(),
-        manifest_sha256: hex::encode(Sha256::digest(&bytes)),
+        manifest_sha256: store.manifest_sha256()?.to_string(),
         custody_key: custody_key.map(|k| k.fingerprint()),
     })
 }
@@ -275,7 +296,8 @@ pub fn prepare(
 ) -> Result<CopyRun, String> {
     use crate::layout::format_time;
     if let Some(key) = trust.custody_key {
-        check(store, key).map_err(|e| e.to_string())?;
+        let keys = saved_keys(store)?;
+        check(store, key, keys.as_ref().map(|(_, bytes)| &bytes[..])).map_err(|e| e.to_string())?;
     }
     let keys = match (given, copy_keys(store, trust)?) {
         (Some(keys), _) => keys,
@@ -321,4 +343,42 @@ pub fn prepare(
         horizon,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest put in the copy's place while a run reads it, though signed by the same key
+    /// (another copy's, say), is not taken for the one the run opened.
+    #[test]
+    fn a_manifest_changed_after_the_copy_was_opened_is_refused_though_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys");
+        let signer = SigningKey::load(&keys.join("TEST-ONLY-custody-key.pem")).unwrap();
+        let key = CustodyKey::load(&keys.join("TEST-ONLY-custody-public-key.pem")).unwrap();
+        let write_signed = |manifest: &str| {
+            std::fs::write(root.join(MANIFEST), manifest).unwrap();
+            std::fs::write(root.join(SIGNATURE_FILE), signer.sign(manifest.as_bytes())).unwrap();
+        };
+        let opened = r#"{"bucket":"b","acquired_at":"2024-01-01T07:00:00Z"}"#;
+        write_signed(opened);
+        let store = LocalStore::open(root, None).unwrap();
+        check(&store, &key, None).unwrap();
+
+        write_signed(&opened.replace("07:00", "03:00"));
+        let err = check(&store, &key, None).unwrap_err().to_string();
+        assert!(err.contains("changed while the run read it"), "{err}");
+        // The report names the manifest the run used.
+        let provenance = provenance(&store, Some(&key)).unwrap();
+        assert_eq!(
+            provenance.manifest_sha256,
+            crate::hash::sha256_hex(opened.as_bytes())
+        );
+        assert_eq!(
+            provenance.acquisition_finished_at,
+            Some("2024-01-01T07:00:00Z".parse().unwrap())
+        );
+    }
 }

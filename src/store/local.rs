@@ -173,6 +173,9 @@ pub struct LocalStore {
     root: PathBuf,
     bucket: String,
     manifest: Option<Arc<Manifest>>,
+    /// Lowercase hex SHA-256 of the manifest's bytes as they were read and parsed: what a
+    /// custody signature must cover, and what a report names.
+    manifest_sha256: Option<String>,
     /// Keys the manifest says could not be copied, with the cause.
     unreadable: Arc<BTreeMap<String, String>>,
     /// Folders already resolved and found inside the mirror: many objects share a day folder.
@@ -199,13 +202,17 @@ impl LocalStore {
             path: manifest_path.clone(),
             reason,
         };
-        let manifest = match open_regular(&manifest_path, MANIFEST)
+        let (manifest, manifest_sha256) = match open_regular(&manifest_path, MANIFEST)
             .and_then(|f| read_file(MANIFEST, f, MAX_MANIFEST_BYTES))
         {
-            Ok(bytes) => Some(
-                serde_json::from_slice::<Manifest>(&bytes).map_err(|e| invalid(e.to_string()))?,
+            Ok(bytes) => (
+                Some(
+                    serde_json::from_slice::<Manifest>(&bytes)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ),
+                Some(crate::hash::sha256_hex(&bytes)),
             ),
-            Err(StoreError::NotFound { .. }) => None,
+            Err(StoreError::NotFound { .. }) => (None, None),
             Err(e) => return Err(invalid(e.cause())),
         };
         let bucket = bucket
@@ -227,6 +234,7 @@ impl LocalStore {
             root,
             bucket,
             manifest: manifest.map(Arc::new),
+            manifest_sha256,
             unreadable: Arc::new(unreadable),
             checked_folders: Default::default(),
             pins: Default::default(),
@@ -325,6 +333,11 @@ impl LocalStore {
 
     pub fn manifest(&self) -> Option<&Manifest> {
         self.manifest.as_deref()
+    }
+
+    /// SHA-256 (lowercase hex) of the manifest's bytes as the copy was opened with them.
+    pub fn manifest_sha256(&self) -> Option<&str> {
+        self.manifest_sha256.as_deref()
     }
 
     pub fn root(&self) -> &Path {

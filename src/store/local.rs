@@ -203,15 +203,10 @@ impl LocalStore {
             reason,
         };
         let (manifest, manifest_sha256) = match open_regular(&manifest_path, MANIFEST)
-            .and_then(|f| read_file(MANIFEST, f, MAX_MANIFEST_BYTES))
+            .and_then(|f| read_manifest(f, MAX_MANIFEST_BYTES))
         {
-            Ok(bytes) => (
-                Some(
-                    serde_json::from_slice::<Manifest>(&bytes)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ),
-                Some(crate::hash::sha256_hex(&bytes)),
-            ),
+            Ok(Ok((manifest, sha256))) => (Some(manifest), Some(sha256)),
+            Ok(Err(e)) => return Err(invalid(e.to_string())),
             Err(StoreError::NotFound { .. }) => (None, None),
             Err(e) => return Err(invalid(e.cause())),
         };
@@ -505,6 +500,51 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> 
 /// The most a mirror's manifest may hold: about 300 bytes per object copied, so a copy of some
 /// 800,000 objects.
 pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Parses an opened manifest as it is read, never holding its text whole (a copy of many objects
+/// has a manifest of hundreds of megabytes), and hashes the bytes parsed: the outer error is the
+/// file's (too large, unreadable), the inner one its content's.
+fn read_manifest(
+    file: fs::File,
+    cap: u64,
+) -> Result<Result<(Manifest, String), serde_json::Error>, StoreError> {
+    use sha2::Digest;
+    struct Hashing<R> {
+        inner: R,
+        sha: sha2::Sha256,
+        read: u64,
+    }
+    impl<R: io::Read> io::Read for Hashing<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.sha.update(&buf[..n]);
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+    let too_large = || StoreError::TooLarge {
+        key: MANIFEST.to_string(),
+        cap,
+    };
+    if file.metadata().map_err(|e| io_error(MANIFEST, e))?.len() > cap {
+        return Err(too_large());
+    }
+    // The read stops one byte past the cap however the file grows meanwhile.
+    let mut reader = Hashing {
+        inner: BufReader::with_capacity(64 * 1024, io::Read::take(file, cap + 1)),
+        sha: sha2::Sha256::new(),
+        read: 0,
+    };
+    let parsed = serde_json::from_reader::<_, Manifest>(&mut reader);
+    if reader.read > cap {
+        return Err(too_large());
+    }
+    match parsed {
+        Err(e) if e.is_io() => Err(StoreError::unreadable(MANIFEST, e.to_string())),
+        Err(e) => Ok(Err(e)),
+        Ok(manifest) => Ok(Ok((manifest, hex::encode(reader.sha.finalize())))),
+    }
+}
 
 /// Reads an opened regular file whole, unless it holds more than `cap` bytes: its stated size
 /// is checked before anything is read, and the read stops at the cap however the file grows.

@@ -19,8 +19,13 @@ use crate::aws::Session;
 use crate::finding::Unverified;
 use crate::keys::{self, KeyRing};
 use crate::layout::{is_clean_key, location_of};
-use crate::store::local::{Manifest, ManifestObject, MANIFEST, METADATA_SUFFIX};
-use crate::store::{Body, Listing, Object, ObjectInfo, S3Store, Store, StoreError};
+use crate::store::local::{
+    open_regular, parse_metadata, read_file, Manifest, ManifestObject, MANIFEST, METADATA_SUFFIX,
+};
+use crate::store::{
+    Body, Listing, Object, ObjectInfo, S3Store, Store, StoreError, MAX_METADATA_BYTES,
+    MAX_OBJECT_BYTES,
+};
 use crate::verify::{self, Options};
 
 /// The journal of objects already copied, beside the manifest while a copy is in progress.
@@ -93,24 +98,13 @@ impl Copier<'_> {
     /// An object copied by an earlier run, if its file is still whole.
     fn resume(&self, key: &str) -> Option<Object> {
         let record = self.done_before.get(key)?;
-        let bytes = std::fs::read(self.dir.join(key)).ok()?;
-        if crate::hash::sha256_hex(&bytes) != record.sha256 {
-            return None;
-        }
-        let metadata = match std::fs::read(self.dir.join(format!("{key}{METADATA_SUFFIX}"))) {
-            Ok(m) => serde_json::from_slice(&m).ok()?,
-            Err(_) => BTreeMap::new(),
-        };
+        let object = self.read_back(key, &record.sha256)?;
         self.copied
             .lock()
             .expect("lock")
             .insert(key.to_string(), record.clone());
         *self.resumed.lock().expect("lock") += 1;
-        Some(Object {
-            bytes,
-            metadata,
-            metadata_invalid: None,
-        })
+        Some(object)
     }
 
     async fn fetch(&self, key: &str) -> Result<Object, StoreError> {
@@ -168,14 +162,27 @@ impl Copier<'_> {
 
     /// An object this run already copied (a predecessor read twice, say), from the copy.
     fn copied_object(&self, key: &str) -> Option<Object> {
-        if !self.copied.lock().expect("lock").contains_key(key) {
+        let sha256 = self.copied.lock().expect("lock").get(key)?.sha256.clone();
+        self.read_back(key, &sha256)
+    }
+
+    /// An object already in the copy, read back as the folder holds it: only a regular file
+    /// (no link, no FIFO), capped, and only if its bytes are the ones recorded when they were
+    /// copied. Otherwise it is fetched from the source again: whoever can write the folder while
+    /// it is made must not decide what the copy's own verification reads.
+    fn read_back(&self, key: &str, sha256: &str) -> Option<Object> {
+        let read = |name: &str, cap: u64| {
+            open_regular(&self.dir.join(name), name).and_then(|f| read_file(name, f, cap))
+        };
+        let bytes = read(key, MAX_OBJECT_BYTES).ok()?;
+        if crate::hash::sha256_hex(&bytes) != sha256 {
             return None;
         }
-        let bytes = std::fs::read(self.dir.join(key)).ok()?;
-        let metadata = std::fs::read(self.dir.join(format!("{key}{METADATA_SUFFIX}")))
-            .ok()
-            .and_then(|m| serde_json::from_slice(&m).ok())
-            .unwrap_or_default();
+        let metadata = match read(&format!("{key}{METADATA_SUFFIX}"), MAX_METADATA_BYTES) {
+            Ok(m) => parse_metadata(&m).ok()?,
+            Err(StoreError::NotFound { .. }) => BTreeMap::new(),
+            Err(_) => return None,
+        };
         Some(Object {
             bytes,
             metadata,

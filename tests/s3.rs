@@ -884,6 +884,15 @@ fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
     for key in &lost {
         std::fs::remove_file(copy.join(key)).unwrap();
     }
+    // A complete digest turned into a link to the same bytes outside the folder: not read
+    // through the link, but fetched again.
+    let linked = s.digests()[4].clone();
+    let outside = dir.path().join("outside.json.gz");
+    std::fs::rename(copy.join(&linked), &outside).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outside, copy.join(&linked)).unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&outside, copy.join(&linked)).unwrap();
     server.state.clear();
     let out = acquire(&server, "resume-bucket", &copy, end);
     assert_exit(&out, 0);
@@ -894,7 +903,13 @@ fn an_interrupted_acquire_resumes_without_fetching_again_what_is_complete() {
         .filter(|r| r.method == "GET" && !r.query.contains("list-type") && r.action.is_none())
         .map(|r| r.path.trim_start_matches("/resume-bucket/").to_string())
         .collect();
-    assert_eq!(fetched, lost.iter().cloned().collect::<BTreeSet<_>>());
+    let mut expected: BTreeSet<String> = lost.iter().cloned().collect();
+    if cfg!(unix) {
+        expected.insert(linked.clone());
+        let file = std::fs::symlink_metadata(copy.join(&linked)).unwrap();
+        assert!(file.file_type().is_file(), "{linked} is still a link");
+    }
+    assert_eq!(fetched, expected);
     assert!(copy.join("trailproof-manifest.json").exists());
     assert!(!copy.join("trailproof-acquire.journal").exists());
     let report = verify_dir(&copy, test_keys(), |_| {});

@@ -195,15 +195,7 @@ pub async fn verify_with_versions<S: Versioned>(
     let mut recovered: Vec<Finding> = Vec::new();
     let mut digest_findings = Vec::new();
     for f in &first.findings {
-        let digest_kind = matches!(
-            f.kind,
-            Kind::DigestMissing
-                | Kind::DigestMalformed
-                | Kind::DigestSignatureInvalid
-                | Kind::DigestKeyUnknown
-                | Kind::DigestRelocated
-        );
-        let Some(key) = f.key.as_deref().filter(|_| digest_kind) else {
+        let Some(key) = f.key.as_deref().filter(|_| is_digest_damage(f.kind)) else {
             continue;
         };
         let Some(name) = parse_digest_key(key) else {
@@ -253,6 +245,7 @@ pub async fn verify_with_versions<S: Versioned>(
         let again = run(&pinned, keys.clone(), opts.clone()).await?;
         (again, pinned)
     };
+    let recovered = held_recoveries(recovered, &mut report);
     // A recovered digest's own finding stays (its current version is damaged or gone), and so
     // do its counts: in the run made again it counted as valid.
     for f in &recovered {
@@ -419,6 +412,60 @@ fn mark_deleted(f: &mut Finding, versions: &Versions) {
     }
 }
 
+/// The kinds of damage a digest's versions may make good.
+fn is_digest_damage(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::DigestMissing
+            | Kind::DigestMalformed
+            | Kind::DigestSignatureInvalid
+            | Kind::DigestKeyUnknown
+            | Kind::DigestRelocated
+    )
+}
+
+/// The recoveries the run made again bears out. That run read each pinned version anew: one it
+/// did not find valid (an offline copy's version file changed between the two reads, or S3's
+/// `null` version overwritten meanwhile) is not called recoverable. Its finding from the first
+/// run stands, with a note, in place of what the run made again said of a version that is not
+/// the current one.
+fn held_recoveries(recovered: Vec<Finding>, report: &mut Report) -> Vec<Finding> {
+    let failed: HashSet<String> = recovered
+        .iter()
+        .filter_map(|f| f.key.clone())
+        .filter(|k| {
+            report
+                .findings
+                .iter()
+                .any(|g| g.key.as_ref() == Some(k) && is_digest_damage(g.kind))
+                || report.unverified.iter().any(|u| &u.key == k)
+        })
+        .collect();
+    if failed.is_empty() {
+        return recovered;
+    }
+    let of_failed = |key: Option<&String>| key.is_some_and(|k| failed.contains(k));
+    report
+        .findings
+        .retain(|g| !(of_failed(g.key.as_ref()) && is_digest_damage(g.kind)));
+    report.unverified.retain(|u| !failed.contains(&u.key));
+    let mut held = Vec::new();
+    for mut f in recovered {
+        if !of_failed(f.key.as_ref()) {
+            held.push(f);
+            continue;
+        }
+        if let Some(v) = f.recoverable_version.take() {
+            f.message.push_str(&format!(
+                "; but version {} did not verify when it was read again, and is not taken for the original",
+                v.version_id
+            ));
+        }
+        report.findings.push(f);
+    }
+    held
+}
+
 fn note_recovery(f: &mut Finding, recovery: Recovery) {
     match recovery {
         Recovery::Found(v) => {
@@ -437,5 +484,64 @@ fn note_recovery(f: &mut Finding, recovery: Recovery) {
             ));
             f.versions_checked = Some(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(kind: Kind, key: &str) -> Finding {
+        let location = location_of(key).expect("a CloudTrail key");
+        Finding::new(
+            kind,
+            false,
+            &location,
+            Some("management"),
+            Some(key),
+            "damaged",
+        )
+    }
+
+    /// A version that verified when it was found but not when the run made again read it (its
+    /// file changed between the two reads) is not called recoverable.
+    #[test]
+    fn a_recovery_the_run_made_again_does_not_bear_out_is_withdrawn() {
+        let held_key = "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/01/01/111111111111_CloudTrail-Digest_us-east-1_management_us-east-1_20240101T010000Z.json.gz";
+        let changed_key = held_key.replace("T010000Z", "T020000Z");
+        let mut recovered = Vec::new();
+        for key in [held_key, changed_key.as_str()] {
+            let mut f = finding(Kind::DigestSignatureInvalid, key);
+            note_recovery(
+                &mut f,
+                Recovery::Found(VersionRef {
+                    version_id: format!("v-{}", &key[key.len() - 16..]),
+                    last_modified: None,
+                    delete_marker: false,
+                    etag: None,
+                }),
+            );
+            recovered.push(f);
+        }
+        // The run made again found the changed key's pinned version malformed.
+        let mut report = Report {
+            findings: vec![finding(Kind::DigestMalformed, &changed_key)],
+            ..Report::default()
+        };
+        let held = held_recoveries(recovered, &mut report);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].key.as_deref(), Some(held_key));
+        assert!(held[0].recoverable_version.is_some());
+        // What stands for the changed key is its first finding, withdrawn as a recovery.
+        assert_eq!(report.findings.len(), 1);
+        let f = &report.findings[0];
+        assert_eq!(f.key.as_deref(), Some(changed_key.as_str()));
+        assert_eq!(f.kind, Kind::DigestSignatureInvalid);
+        assert!(f.recoverable_version.is_none());
+        assert!(
+            f.message.contains("did not verify when it was read again"),
+            "{}",
+            f.message
+        );
     }
 }

@@ -389,6 +389,10 @@ impl LocalStore {
     #[cfg(unix)]
     fn open_file(&self, key: &str) -> Result<fs::File, StoreError> {
         let path = self.clean_path(key)?;
+        #[cfg(target_os = "linux")]
+        if let Some(opened) = self.open_where_it_is(key, &path) {
+            return opened;
+        }
         let file = match open_regular(&path, key) {
             Err(StoreError::Unreadable { .. }) if is_link(&path) => {
                 self.inside(key, &path)?;
@@ -400,6 +404,37 @@ impl LocalStore {
         }?;
         self.folder_inside(key, &path)?;
         Ok(file)
+    }
+
+    /// Opens `path` (links followed, without blocking), then checks where the opened file really
+    /// is, as the kernel says of the descriptor: the check is of the file that will be read, not
+    /// of a path whose folders or links may change between a check and the open. `None` where
+    /// `/proc` cannot say; the paths are then checked as elsewhere.
+    #[cfg(target_os = "linux")]
+    fn open_where_it_is(&self, key: &str, path: &Path) -> Option<Result<fs::File, StoreError>> {
+        use std::os::fd::AsRawFd;
+        let file = match open_nonblocking(path, 0) {
+            Ok(file) => file,
+            // A link that leads nowhere is there, but cannot be read: never a missing object.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && is_link(path) => {
+                return Some(Err(StoreError::unreadable(
+                    key,
+                    "a link that leads to nothing; not an object",
+                )))
+            }
+            Err(e) => return Some(Err(io_error(key, e))),
+        };
+        let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+        if !real.starts_with(&self.root) {
+            return Some(Err(StoreError::unreadable(
+                key,
+                format!(
+                    "refused: the path resolves to {}, outside the mirror",
+                    real.display()
+                ),
+            )));
+        }
+        Some(regular_file(key, file))
     }
 
     #[cfg(not(unix))]
@@ -793,5 +828,50 @@ impl LocalStore {
             }
         }
         Ok(listing)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A folder checked once (and remembered) and then swapped for a link out of the mirror is
+    /// not read through: what is checked is where the opened file is.
+    #[test]
+    fn a_folder_swapped_for_a_link_out_of_the_mirror_is_not_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("copy");
+        let key = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/log.json.gz";
+        let day = root.join(key).parent().unwrap().to_path_buf();
+        fs::create_dir_all(&day).unwrap();
+        fs::write(root.join(key), b"inside").unwrap();
+        let store = LocalStore::open(&root, Some("b")).unwrap();
+        assert_eq!(store.get_now(key).unwrap().bytes, b"inside");
+
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        fs::write(elsewhere.join("log.json.gz"), b"outside").unwrap();
+        fs::remove_dir_all(&day).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &day).unwrap();
+        match store.get_now(key) {
+            Err(StoreError::Unreadable { cause, .. }) => {
+                assert!(cause.contains("outside the mirror"), "{cause}")
+            }
+            other => panic!("read through the link: {:?}", other.map(|o| o.bytes)),
+        }
+    }
+
+    #[test]
+    fn a_link_that_leads_nowhere_is_unreadable_never_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/01/01/log.json.gz";
+        let path = dir.path().join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone"), &path).unwrap();
+        let store = LocalStore::open(dir.path(), Some("b")).unwrap();
+        assert!(matches!(
+            store.get_now(key),
+            Err(StoreError::Unreadable { .. })
+        ));
     }
 }

@@ -81,6 +81,15 @@ fn copy(dir: &Path, name: &str, bucket: &Bucket) -> PathBuf {
 }
 
 /// `verify SOURCE --state STATE` with the test key, as JSON, plus `extra`.
+/// A full run over `source`, without a state: what a run with one must agree with.
+fn verify_whole(source: &str) -> Output {
+    let pem = pem();
+    trailproof(
+        &["verify", source, "--public-keys", &pem, "--format", "json"],
+        &[],
+    )
+}
+
 fn verify_with_state(source: &str, state: &Path, extra: &[&str]) -> Output {
     let pem = pem();
     let state = path(state);
@@ -177,18 +186,7 @@ fn a_second_run_over_a_grown_copy_verifies_only_what_is_new_and_agrees_with_a_fu
     );
 
     // The same findings as a full run over the grown copy.
-    let pem = pem();
-    let whole = json(&trailproof(
-        &[
-            "verify",
-            &path(&day2),
-            "--public-keys",
-            &pem,
-            "--format",
-            "json",
-        ],
-        &[],
-    ));
+    let whole = json(&verify_whole(&path(&day2)));
     assert_eq!(kinds(&second), kinds(&whole));
 }
 
@@ -854,18 +852,7 @@ fn damage_in_the_new_hours_is_reported_as_a_full_run_reports_it() {
     let day2 = copy(dir.path(), "day2", &grown);
 
     let daily = verify_with_state(&path(&day2), &state, &[]);
-    let pem = pem();
-    let whole = trailproof(
-        &[
-            "verify",
-            &path(&day2),
-            "--public-keys",
-            &pem,
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let whole = verify_whole(&path(&day2));
     assert_eq!((code(&daily), code(&whole)), (1, 1));
     let (daily, whole) = (json(&daily), json(&whole));
     let found = errors(&daily);

@@ -1,6 +1,7 @@
-//! The one hand-off from async code to the CPU pool: inflate, SHA-256 and RSA run on rayon, and
-//! the async side awaits the answer without blocking a tokio worker. Callers bound how many are
-//! in flight (one per request in flight).
+//! The CPU: the one hand-off from async code to the CPU pool (inflate, SHA-256 and RSA run on
+//! rayon, and the async side awaits the answer without blocking a tokio worker; callers bound how
+//! many are in flight, one per request in flight), and the readings of how busy the CPUs are that
+//! the pace of requests judges growth by.
 
 /// Runs `f` on the rayon pool and awaits its result.
 pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -57,6 +57,11 @@ impl Seaweed {
             .arg(format!("-master.port={master}"))
             .arg(format!("-volume.port={volume}"))
             .arg(format!("-filer.port={filer}"))
+            // Each bucket takes a volume of its own, and by default the number of volumes is
+            // the free disk over 1 GiB, capped at 32: a suite that makes a bucket per scenario
+            // would be refused (HTTP 500) on a machine with less free disk. Small volumes, and
+            // many of them, are only a limit: nothing is allocated before it is written.
+            .args(["-master.volumeSizeLimitMB=64", "-volume.max=400"])
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .stdout(Stdio::null())

@@ -43,7 +43,9 @@ pub struct Faults {
     pub slow_down_every: u64,
     /// Every Nth request has its connection closed without an answer.
     pub reset_every: u64,
-    /// Every Nth GetObject has its body cut in half.
+    /// Each object's 1st, (N+1)th, (2N+1)th… GetObject since the faults were set has its body
+    /// cut in half. Counted per key, so that which attempt breaks does not depend on how
+    /// concurrent requests interleave: with N ≥ 2 the second attempt at every object succeeds.
     pub truncate_every: u64,
     /// Matching keys are listed in the GLACIER storage class.
     pub glacier: Vec<String>,
@@ -87,6 +89,8 @@ pub struct State {
     /// The JSON answers of the other CloudTrail and Organizations calls.
     pub services: Mutex<Services>,
     counter: AtomicU64,
+    /// GetObjects per key since the faults were set, for `truncate_every`.
+    gets: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// What DescribeTrails, GetTrailStatus and ListAccounts answer (JSON bodies).
@@ -123,6 +127,7 @@ impl State {
 
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().unwrap() = faults;
+        self.gets.lock().unwrap().clear();
     }
 }
 
@@ -621,7 +626,12 @@ async fn handle(
         && !key.is_empty()
         && !query.contains("list-type")
         && faults.truncate_every > 0
-        && n % faults.truncate_every == 0;
+        && {
+            let mut gets = state.gets.lock().unwrap();
+            let count = gets.entry(key.clone()).or_default();
+            *count += 1;
+            (*count - 1) % faults.truncate_every == 0
+        };
     let req = hyper::Request::from_parts(parts, s3s::Body::from(body));
     let resp = service
         .call(req)
@@ -733,6 +743,7 @@ impl S3Server {
             keys: Mutex::new(Vec::new()),
             services: Mutex::new(Services::default()),
             counter: AtomicU64::new(0),
+            gets: Mutex::new(std::collections::HashMap::new()),
         });
         let fs = s3s_fs::FileSystem::new(root).unwrap();
         let mut builder = s3s::service::S3ServiceBuilder::new(Store {

@@ -156,7 +156,9 @@ impl<S: Store> Ctx<'_, S> {
         bounded(self.opts.jobs, wanted, |(key, name)| async move {
             let read = {
                 let _permit = self.permit(&key).await;
-                self.store.get(&key).await
+                // Boxed once it may run: the read's state (an SDK request's is many KB) is
+                // allocated for the requests in flight, not for every digest waiting its turn.
+                Box::pin(self.store.get(&key)).await
             };
             self.read(&read);
             let (keys, bucket) = (self.keys.clone().await, self.bucket.clone());
@@ -174,7 +176,7 @@ impl<S: Store> Ctx<'_, S> {
 
     pub(super) async fn hash_gzip(&self, key: &str) -> Result<crate::hash::Inflated, HashFailure> {
         let _permit = self.permit(key).await;
-        let outcome = self.store.hash_gzip(key).await;
+        let outcome = Box::pin(self.store.hash_gzip(key)).await;
         self.advanced(&outcome);
         outcome
     }

@@ -54,13 +54,25 @@ fn verify_s3_at(
     prefix: &str,
     end: chrono::DateTime<chrono::Utc>,
 ) -> Report {
+    verify_s3_with(server, bucket, prefix, end, |_| {})
+}
+
+/// Verifies `s3://bucket/prefix` in-process, likewise, with the options adjusted.
+fn verify_s3_with(
+    server: &S3Server,
+    bucket: &str,
+    prefix: &str,
+    end: chrono::DateTime<chrono::Utc>,
+    adjust: impl FnOnce(&mut Options),
+) -> Report {
     runtime().block_on(async {
         let session = Session::connect(&aws_options(server)).await.unwrap();
         let store = session.s3_store(bucket, prefix).await.unwrap();
-        let opts = Options {
+        let mut opts = Options {
             jobs: 16,
             ..options_at(end)
         };
+        adjust(&mut opts);
         let plan = verify::plan(&store, &opts).await.unwrap();
         let mut keys = Vec::new();
         for (region, s, e) in plan.key_ranges(&opts) {
@@ -2135,4 +2147,78 @@ fn adaptive_requests_keep_the_verdict_under_throttling_and_a_fixed_number_is_kep
     let peak = fixed["requests"]["peak"].as_u64().unwrap();
     assert!((1..=3).contains(&peak), "{peak}");
     assert_eq!(fixed["findings"], calm["findings"]);
+}
+
+/// What a run told its progress of the requests it lets be in flight.
+#[derive(Default)]
+struct Limits(std::sync::Mutex<Vec<usize>>);
+
+impl verify::Progress for Limits {
+    fn phase(&self, _: verify::Phase, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+    fn requests(&self, limit: usize) {
+        self.0.lock().unwrap().push(limit);
+    }
+    fn finish(&self) {}
+}
+
+#[test]
+fn progress_is_told_the_requests_in_flight_over_s3_as_the_limit_changes_and_never_for_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = make(Spec {
+        hours: 72,
+        ..spec_for("paced-bucket", &[])
+    });
+    let server = serve(dir.path(), &[&s.bucket]);
+    let run = |adjust: fn(&mut Options)| {
+        let limits = Arc::new(Limits::default());
+        let shown = limits.clone();
+        let report = verify_s3_with(&server, "paced-bucket", "", s.bucket.as_of, |o| {
+            adjust(o);
+            o.progress = Some(shown);
+        });
+        assert_eq!(report.exit_code, exit::VERIFIED, "{:#?}", report.findings);
+        let limits = limits.0.lock().unwrap().clone();
+        (report, limits)
+    };
+
+    // Adapting: the first figure is where the pace starts, and each one after is a change.
+    let (report, limits) = run(|o| {
+        o.jobs = verify::pace::MAX_AUTO;
+        o.adaptive = true;
+    });
+    assert_eq!(
+        limits.first(),
+        Some(&verify::pace::START_AUTO),
+        "{limits:?}"
+    );
+    assert!(limits.windows(2).all(|w| w[0] != w[1]), "{limits:?}");
+    assert!(
+        limits
+            .iter()
+            .all(|l| (verify::pace::MIN_AUTO..=verify::pace::MAX_AUTO).contains(l)),
+        "{limits:?}"
+    );
+    let requests = report
+        .requests
+        .expect("the report gives the requests in flight");
+    assert!(requests.adaptive);
+    assert!(requests.peak >= 1 && requests.peak <= *limits.iter().max().unwrap());
+
+    // Fixed: one figure, the one asked for.
+    let (report, limits) = run(|o| o.jobs = 16);
+    assert_eq!(limits, [16]);
+    assert!(!report.requests.unwrap().adaptive);
+
+    // A folder has no requests in flight to show.
+    let mirror = dir.path().join("mirror");
+    write_dir(&s.bucket, &mirror).unwrap();
+    let limits = Arc::new(Limits::default());
+    let shown = limits.clone();
+    let offline = verify_dir(&mirror, test_keys(), |o| {
+        o.adaptive = true;
+        o.progress = Some(shown);
+    });
+    assert_eq!(offline.exit_code, exit::VERIFIED, "{:#?}", offline.findings);
+    assert!(limits.0.lock().unwrap().is_empty());
 }

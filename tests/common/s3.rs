@@ -39,7 +39,8 @@ pub struct Faults {
     pub deny_get: Vec<String>,
     /// ListObjectsV2 with a matching prefix answers 403 AccessDenied.
     pub deny_list: Vec<String>,
-    /// Every Nth request (of any kind) answers 503 SlowDown.
+    /// Every Nth request (of any kind) answers 503 SlowDown; a request sent again after a reset
+    /// or a SlowDown is answered.
     pub slow_down_every: u64,
     /// Every Nth request has its connection closed without an answer.
     pub reset_every: u64,
@@ -91,6 +92,8 @@ pub struct State {
     counter: AtomicU64,
     /// GetObjects per key since the faults were set, for `truncate_every`.
     gets: Mutex<std::collections::HashMap<String, u64>>,
+    /// Requests (method and URI) whose last attempt was reset or throttled.
+    faulted: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What DescribeTrails, GetTrailStatus and ListAccounts answer (JSON bodies).
@@ -128,6 +131,7 @@ impl State {
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().unwrap() = faults;
         self.gets.lock().unwrap().clear();
+        self.faulted.lock().unwrap().clear();
     }
 }
 
@@ -592,10 +596,27 @@ async fn handle(
             return Ok(reply);
         }
     }
-    if faults.reset_every > 0 && n % faults.reset_every == 0 {
+    // A request that was just reset or throttled is let through when it is sent again: the
+    // every-Nth counter is shared by concurrent requests, and how they interleave must not
+    // decide whether one request's retries run out.
+    let again = {
+        let identity = format!("{} {}", parts.method, parts.uri);
+        let mut faulted = state.faulted.lock().unwrap();
+        let reset = faults.reset_every > 0 && n % faults.reset_every == 0;
+        let slow = faults.slow_down_every > 0 && n % faults.slow_down_every == 0;
+        if faulted.remove(&identity) {
+            None
+        } else if reset || slow {
+            faulted.insert(identity);
+            Some(reset)
+        } else {
+            None
+        }
+    };
+    if again == Some(true) {
         return Err(std::io::Error::other("injected connection reset"));
     }
-    if faults.slow_down_every > 0 && n % faults.slow_down_every == 0 {
+    if again == Some(false) {
         return Ok(s3_error(
             503,
             "SlowDown",
@@ -744,6 +765,7 @@ impl S3Server {
             services: Mutex::new(Services::default()),
             counter: AtomicU64::new(0),
             gets: Mutex::new(std::collections::HashMap::new()),
+            faulted: Mutex::new(std::collections::HashSet::new()),
         });
         let fs = s3s_fs::FileSystem::new(root).unwrap();
         let mut builder = s3s::service::S3ServiceBuilder::new(Store {

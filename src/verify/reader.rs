@@ -15,8 +15,9 @@ pub(super) struct Ctx<'s, S> {
     pub(super) pace: pace::Pace,
     /// Each prefix's requests kept within S3's rate for a prefix.
     pub(super) prefixes: pace::PrefixRates,
-    /// The limit of requests in flight progress last showed.
-    pub(super) shown_limit: std::sync::atomic::AtomicUsize,
+    /// The limit of requests in flight progress last showed; held while progress is told, so
+    /// that it is told each change once and in order.
+    pub(super) shown_limit: std::sync::Mutex<usize>,
     /// How many of a location's days are listed and their digests read ahead of the day being
     /// checked: more when few locations share the run, so that a long range of one location is
     /// not one round trip a day.
@@ -44,11 +45,10 @@ impl<S: Store> Ctx<'_, S> {
         let permit = self.pace.acquire(self.store.throttled()).await;
         if self.store.reads_now().is_none() {
             if let Some(progress) = &self.opts.progress {
+                let mut shown = self.shown_limit.lock().unwrap_or_else(|e| e.into_inner());
                 let limit = self.pace.limit();
-                let shown = self
-                    .shown_limit
-                    .swap(limit, std::sync::atomic::Ordering::Relaxed);
-                if shown != limit {
+                if *shown != limit {
+                    *shown = limit;
                     progress.requests(limit);
                 }
             }

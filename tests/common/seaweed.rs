@@ -92,7 +92,7 @@ impl Seaweed {
     /// Polls a signed ListBuckets until it answers.
     fn wait_ready(&self) -> Result<(), String> {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         runtime.block_on(async {
             let session = trailproof::aws::Session::connect(&self.aws_options())
                 .await
@@ -103,7 +103,7 @@ impl Seaweed {
                     return Ok(());
                 }
                 if Instant::now() > deadline {
-                    return Err("SeaweedFS did not answer within 30 s".to_string());
+                    return Err("SeaweedFS did not answer within 120 s".to_string());
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

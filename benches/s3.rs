@@ -12,6 +12,7 @@
 //! binds. Then peak RSS of `verify` at 1× and 10× the objects.
 //!
 //! Knobs: TRAILPROOF_BENCH_DAYS (2), TRAILPROOF_BENCH_LOGS (logs per hour, 12),
+//! TRAILPROOF_BENCH_ACCOUNTS (2; each in two regions),
 //! TRAILPROOF_BENCH_DELAYS_MS ("0,20,50"; empty for the memory figure only), TRAILPROOF_BENCH_JOBS
 //! (trailproof's `--jobs`, default auto; the ceiling's GETs in flight: that number, or 64),
 //! TRAILPROOF_BENCH_SKIP_CLI, TRAILPROOF_BENCH_SERVE (a delay in ms: serve the bucket with it
@@ -52,13 +53,22 @@ const ROUNDS: usize = 3;
 /// floors table).
 const ROUND_TRIPS: u32 = 5;
 
-const ACCOUNTS: [&str; 2] = ["111111111111", "222222222222"];
+/// The bench bucket's accounts: two, or TRAILPROOF_BENCH_ACCOUNTS of them.
+fn accounts() -> Vec<String> {
+    let n: usize = env("TRAILPROOF_BENCH_ACCOUNTS", "2").parse().unwrap();
+    match n {
+        2 => vec!["111111111111".into(), "222222222222".into()],
+        n => (0..n)
+            .map(|i| format!("{:012}", 100_000_000_000u64 + i as u64))
+            .collect(),
+    }
+}
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
 fn spec(days: u32, logs: u32) -> Spec {
     Spec {
         bucket: "bench-bucket".into(),
-        accounts: ACCOUNTS
+        accounts: accounts()
             .iter()
             .map(|a| a.parse::<AccountSpec>().unwrap())
             .collect(),
@@ -236,7 +246,7 @@ fn main() {
     let end = trailproof::layout::format_time(bucket.as_of);
     println!(
         "bucket: {} accounts x {} regions x {} h x {} logs/h: {} objects, {:.1} MB stored, {:.0} MB inflated ({:.1}x; made in {made:.1?})",
-        ACCOUNTS.len(),
+        accounts().len(),
         REGIONS.len(),
         days * 24,
         logs,
@@ -393,7 +403,7 @@ fn main() {
 
         let (mut cli_wall, mut cli_requests) = (Duration::ZERO, 0);
         if have_cli {
-            for account in ACCOUNTS {
+            for account in accounts() {
                 for region in REGIONS {
                     server.state.clear();
                     let mut cmd = Command::new("aws");

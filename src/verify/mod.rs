@@ -70,6 +70,12 @@ const NAMED_DAYS: i64 = 31;
 /// per location in flight is about two days of its log names.
 const JOBS_PER_LOCATION: usize = 4;
 
+/// Location-days verified at once, at most (but never fewer than two locations): a location keeps
+/// each digest it checked, about 3 KB, until it is settled, so many long locations at once would
+/// hold a year of an organization's digests. Long locations have work enough of their own to keep
+/// requests flowing.
+const LOCATION_DAYS_AT_ONCE: usize = 640;
+
 /// At most this many of a location's days are read ahead of the day being checked.
 const MAX_DAYS_AHEAD: usize = 4;
 
@@ -455,7 +461,11 @@ pub async fn execute_as_keys_arrive<S: Store>(
     // Adapting, the bound is far above what is usually in flight: locations are let in for a
     // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
     let share = if opts.adaptive { jobs / 4 } else { jobs };
-    let at_once = (share / JOBS_PER_LOCATION).max(2);
+    let days: usize = work.iter().map(|w| w.days.len()).sum();
+    let mean_days = days.div_ceil(work.len().max(1)).max(1);
+    let at_once = (share / JOBS_PER_LOCATION)
+        .min(LOCATION_DAYS_AT_ONCE / mean_days)
+        .max(2);
     // Over a network, places no location takes go to reading days ahead: memory stays about
     // `at_once` location-days. A disk never makes a day wait on round trips: the next day is
     // listed while one is checked, no more.

@@ -250,6 +250,15 @@ where
         .await
 }
 
+/// How many locations are verified at once, for `share` of the requests in flight and
+/// `locations` of `days` date folders in all.
+fn locations_at_once(share: usize, locations: usize, days: usize) -> usize {
+    let mean_days = days.div_ceil(locations.max(1)).max(1);
+    (share / JOBS_PER_LOCATION)
+        .min(LOCATION_DAYS_AT_ONCE / mean_days)
+        .max(2)
+}
+
 /// What discovery found: each location with its date folders in range, plus what could not be
 /// listed. Made by [`plan`], consumed by [`execute`].
 pub struct Plan {
@@ -462,10 +471,7 @@ pub async fn execute_as_keys_arrive<S: Store>(
     // quarter of it, which keeps a thousand requests' worth of work ready and memory in check.
     let share = if opts.adaptive { jobs / 4 } else { jobs };
     let days: usize = work.iter().map(|w| w.days.len()).sum();
-    let mean_days = days.div_ceil(work.len().max(1)).max(1);
-    let at_once = (share / JOBS_PER_LOCATION)
-        .min(LOCATION_DAYS_AT_ONCE / mean_days)
-        .max(2);
+    let at_once = locations_at_once(share, work.len(), days);
     // Over a network, places no location takes go to reading days ahead: memory stays about
     // `at_once` location-days. A disk never makes a day wait on round trips: the next day is
     // listed while one is checked, no more.
@@ -605,4 +611,21 @@ pub async fn execute_as_keys_arrive<S: Store>(
         p.finish();
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_locations_are_let_in_by_the_location_days_they_hold() {
+        // Short locations: as many as the share of requests allows.
+        assert_eq!(locations_at_once(256, 400, 400), 64);
+        assert_eq!(locations_at_once(16, 4, 8), 4);
+        // Thirty days each: 640 location-days are 21 locations.
+        assert_eq!(locations_at_once(256, 40, 40 * 30), 21);
+        // A year each: never fewer than two.
+        assert_eq!(locations_at_once(256, 100, 100 * 365), 2);
+        assert_eq!(locations_at_once(1, 1, 0), 2);
+    }
 }

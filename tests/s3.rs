@@ -2204,7 +2204,9 @@ fn progress_is_told_the_requests_in_flight_over_s3_as_the_limit_changes_and_neve
         .requests
         .expect("the report gives the requests in flight");
     assert!(requests.adaptive);
-    assert!(requests.peak >= 1 && requests.peak <= *limits.iter().max().unwrap());
+    // (Not bound by the limits shown: a limit raised and lowered again between two requests'
+    // permits is never shown, though requests may have been let in under it.)
+    assert!(requests.peak >= 1 && requests.peak <= verify::pace::MAX_AUTO);
 
     // Fixed: one figure, the one asked for.
     let (report, limits) = run(|o| o.jobs = 16);
